@@ -1,0 +1,144 @@
+import secrets
+import socket
+
+from .env import env_bool, env_int, env_path, env_str
+
+BASE_DIR = env_path("DOCKYARD_SOURCE", str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+
+# Everything a node keeps: content store, snapshots, containers, and by default the database.
+DOCKYARD_ROOT = env_path("DOCKYARD_ROOT", "/var/lib/dockyard")
+# Sockets and other short-lived files; kept short because unix socket paths are limited to 108 bytes.
+DOCKYARD_RUN_DIR = env_path("DOCKYARD_RUN_DIR", "/run/dockyard")
+DOCKYARD_NODE = env_str("DOCKYARD_NODE", socket.gethostname())
+DOCKYARD_ENGINE_SOCKET = env_path("DOCKYARD_ENGINE_SOCKET", str(DOCKYARD_RUN_DIR / "docker.sock"))
+DOCKYARD_OCI_RUNTIME = env_str("DOCKYARD_OCI_RUNTIME", "crun")
+DOCKYARD_TASK_TIMEOUT = env_int("DOCKYARD_TASK_TIMEOUT", 120)
+
+
+def _secret_key() -> str:
+    key = env_str("DJANGO_SECRET_KEY", "")
+    if key:
+        return key
+    path = DOCKYARD_ROOT / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_str("DJANGO_ALLOWED_HOSTS", "*").split(",")
+CSRF_TRUSTED_ORIGINS = [o for o in env_str("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "accounts",
+    "engine",
+    "webui",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dockyard.urls"
+ASGI_APPLICATION = "dockyard.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+_database_url = env_str("DATABASE_URL", "")
+if _database_url.startswith(("postgres://", "postgresql://")):
+    from urllib.parse import unquote, urlparse
+
+    _u = urlparse(_database_url)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": _u.path.lstrip("/"),
+            "USER": unquote(_u.username or ""),
+            "PASSWORD": unquote(_u.password or ""),
+            "HOST": _u.hostname or "",
+            "PORT": str(_u.port or ""),
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env_path("DOCKYARD_DB", str(DOCKYARD_ROOT / "db.sqlite3")),
+            # Several processes (web, gateway, worker, agent) write; wait instead of failing.
+            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE",
+                        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DOCKYARD_ROOT / "static"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+
+REDIS_URL = env_str("DOCKYARD_REDIS_URL", f"unix://{DOCKYARD_RUN_DIR}/redis.sock")
+
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ALWAYS_EAGER = env_bool("DOCKYARD_TASKS_EAGER", False)
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+    }
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("DOCKYARD_LOG_LEVEL", "WARNING")},
+}
