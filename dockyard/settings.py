@@ -1,13 +1,14 @@
 import secrets
 import socket
+from pathlib import Path
 
 from .env import env_bool, env_int, env_path, env_str
 
-BASE_DIR = env_path("DOCKYARD_SOURCE", str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+BASE_DIR = Path(__file__).resolve().parent.parent
 
 # Everything a node keeps: content store, snapshots, containers, and by default the database.
 DOCKYARD_ROOT = env_path("DOCKYARD_ROOT", "/var/lib/dockyard")
-# Sockets and other short-lived files; kept short because unix socket paths are limited to 108 bytes.
+# Sockets and other short-lived files; short, since unix socket paths are capped at 108 bytes.
 DOCKYARD_RUN_DIR = env_path("DOCKYARD_RUN_DIR", "/run/dockyard")
 DOCKYARD_NODE = env_str("DOCKYARD_NODE", socket.gethostname())
 DOCKYARD_ENGINE_SOCKET = env_path("DOCKYARD_ENGINE_SOCKET", str(DOCKYARD_RUN_DIR / "docker.sock"))
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "accounts",
+    "registry_app",
     "engine",
     "webui",
 ]
@@ -93,13 +95,18 @@ if _database_url.startswith(("postgres://", "postgresql://")):
         }
     }
 else:
+    _sqlite = env_path("DOCKYARD_DB", str(DOCKYARD_ROOT / "db.sqlite3"))
+    _sqlite.parent.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": env_path("DOCKYARD_DB", str(DOCKYARD_ROOT / "db.sqlite3")),
+            "NAME": _sqlite,
             # Several processes (web, gateway, worker, agent) write; wait instead of failing.
-            "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE",
-                        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
         }
     }
 
@@ -119,8 +126,14 @@ LOGIN_REDIRECT_URL = "/"
 
 REDIS_URL = env_str("DOCKYARD_REDIS_URL", f"unix://{DOCKYARD_RUN_DIR}/redis.sock")
 
-CELERY_BROKER_URL = REDIS_URL
-CELERY_RESULT_BACKEND = REDIS_URL
+# Celery spells a redis unix socket `redis+socket://`; the channel layer takes `unix://`.
+_CELERY_REDIS = (
+    "redis+socket://" + REDIS_URL.removeprefix("unix://")
+    if REDIS_URL.startswith("unix://")
+    else REDIS_URL
+)
+CELERY_BROKER_URL = _CELERY_REDIS
+CELERY_RESULT_BACKEND = _CELERY_REDIS
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -132,7 +145,13 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("DOCKYARD_TASKS_EAGER", False)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+        # redis-py 8 times out socket reads after 5 s by default, which breaks the layer's
+        # blocking receive; channels_redis expects no client-side read timeout.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            "capacity": 1000,
+            "expiry": 60,
+        },
     }
 }
 

@@ -1,1 +1,51 @@
-urlpatterns: list = []
+"""Engine API routes, with or without Docker's `/v<version>/` prefix."""
+
+from django.urls import re_path
+
+from .api import containers, execs, images, system
+
+V = r"^(?:v(?P<version>[0-9][0-9.]*)/)?"
+ID = r"(?P<ref>[^/]+)"
+NAME = r"(?P<name>.+?)"
+
+
+def api(pattern: str, view, name: str):
+    return re_path(V + pattern + "$", view, name=f"engine-{name}")
+
+
+urlpatterns = [
+    api(r"_ping", system.ping, "ping"),
+    api(r"version", system.version, "version"),
+    api(r"info", system.info, "info"),
+    api(r"events", system.events_stream, "events"),
+    api(r"containers/create", containers.create, "container-create"),
+    api(r"containers/json", containers.list_containers, "container-list"),
+    api(r"containers/prune", containers.prune, "container-prune"),
+    api(rf"containers/{ID}/json", containers.inspect, "container-inspect"),
+    api(rf"containers/{ID}/start", containers.start, "container-start"),
+    api(rf"containers/{ID}/stop", containers.stop, "container-stop"),
+    api(rf"containers/{ID}/restart", containers.restart, "container-restart"),
+    api(rf"containers/{ID}/kill", containers.kill, "container-kill"),
+    api(rf"containers/{ID}/wait", containers.wait, "container-wait"),
+    api(rf"containers/{ID}/pause", containers.pause, "container-pause"),
+    api(rf"containers/{ID}/unpause", containers.unpause, "container-unpause"),
+    api(rf"containers/{ID}/rename", containers.rename, "container-rename"),
+    api(rf"containers/{ID}/resize", containers.resize, "container-resize"),
+    api(rf"containers/{ID}/attach", containers.attach, "container-attach"),
+    api(rf"containers/{ID}/logs", containers.container_logs, "container-logs"),
+    api(rf"containers/{ID}/stats", containers.container_stats, "container-stats"),
+    api(rf"containers/{ID}/top", containers.top, "container-top"),
+    api(rf"containers/{ID}/changes", containers.changes, "container-changes"),
+    api(rf"containers/{ID}/archive", containers.archive, "container-archive"),
+    api(rf"containers/{ID}/exec", execs.create, "exec-create"),
+    api(rf"containers/{ID}", containers.remove, "container-remove"),
+    api(r"commit", containers.commit, "commit"),
+    api(r"exec/(?P<exec_id>[^/]+)/start", execs.start, "exec-start"),
+    api(r"exec/(?P<exec_id>[^/]+)/resize", execs.resize, "exec-resize"),
+    api(r"exec/(?P<exec_id>[^/]+)/json", execs.inspect, "exec-inspect"),
+    api(r"images/json", images.list_images, "image-list"),
+    api(rf"images/{NAME}/json", images.inspect, "image-inspect"),
+    api(rf"images/{NAME}/history", images.history, "image-history"),
+    api(rf"images/{NAME}/tag", images.tag, "image-tag"),
+    api(rf"images/{NAME}", images.remove, "image-remove"),
+]

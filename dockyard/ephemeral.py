@@ -1,0 +1,92 @@
+"""A whole platform in a temporary root, for end-to-end tests and benchmarks.
+
+It prepares the root the way `make up` does (migrate, prepare_node, base images) and starts
+the same processes through the launcher, so what is measured and tested is what users run.
+"""
+
+import contextlib
+import os
+import secrets
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .launcher import Platform
+
+SOURCE = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Ephemeral:
+    env: dict
+    root: Path
+    run: Path
+
+    @property
+    def socket(self) -> Path:
+        return Path(self.env["DOCKYARD_ENGINE_SOCKET"])
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['DOCKYARD_PORT']}"
+
+    def manage(self, *args: str, timeout: float = 1800) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=SOURCE,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+        return done.stdout
+
+    def docker(self, *args: str, input: str | None = None, timeout: float = 120):
+        env = {**os.environ, "DOCKER_HOST": self.docker_host}
+        env["DOCKER_CONFIG"] = str(self.root / "docker-config")
+        return subprocess.run(
+            ["docker", *args], input=input, capture_output=True, text=True, timeout=timeout, env=env
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def ephemeral_platform(
+    root: Path,
+    run: Path,
+    images: tuple[str, ...] = ("busybox:latest",),
+    services: tuple[str, ...] = ("redis", "worker", "agent", "gateway"),
+) -> Iterator[Ephemeral]:
+    """Start the platform with its state in `root` and its sockets in `run` (keep it short)."""
+    env = {
+        **os.environ,
+        "DOCKYARD_ROOT": str(root),
+        "DOCKYARD_RUN_DIR": str(run),
+        "DOCKYARD_NODE": f"eph-{secrets.token_hex(3)}",
+        "DOCKYARD_PORT": str(free_port()),
+        "DOCKYARD_ENGINE_SOCKET": str(run / "docker.sock"),
+        "DJANGO_SETTINGS_MODULE": "dockyard.settings",
+    }
+    env.pop("DOCKYARD_REDIS_URL", None)
+    env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(32))
+    platform = Ephemeral(env=env, root=root, run=run)
+    platform.manage("migrate", "--noinput")
+    platform.manage("prepare_node")
+    if images:
+        platform.manage("import_base_images", *images)
+    with Platform(env=env, services=list(services)):
+        yield platform

@@ -1,0 +1,455 @@
+"""Starts the platform's processes on one machine and stops them again.
+
+`make up` runs this module in the foreground; end-to-end tests use `Platform` so they start
+the real services exactly the way a user does. Each child runs in its own process group, logs
+to `<log_dir>/<name>.log`, and is stopped in reverse start order: SIGTERM to its group, then
+SIGKILL to the group after a grace period, so nothing a child spawned in its group survives.
+
+This module only starts processes; it never imports Django settings, which would create
+state (the secret key file) in the launcher's own environment.
+"""
+
+import argparse
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SOURCE_DIR = Path(__file__).resolve().parent.parent
+# The interpreter's own bin directory: celery and daphne live beside it in the venv.
+VENV_BIN = Path(sys.executable).parent
+
+SERVICE_NAMES = ("redis", "worker", "agent", "web", "gateway")
+LOG_TAIL_LINES = 30
+POLL_SECONDS = 0.2
+
+
+class PlatformError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Service:
+    """One child process. `probe` answers True once it serves; without one, the service is
+    ready when it has stayed alive for `settle` seconds. `blocking` makes `start()` wait for
+    it before starting the services after it (the others need redis to answer). `before`
+    runs just before the process starts, to clear what a previous run left."""
+
+    name: str
+    argv: Sequence[str]
+    probe: Callable[[], bool] | None = None
+    settle: float = 2.0
+    blocking: bool = False
+    env: Mapping[str, str] = field(default_factory=dict)
+    before: Callable[[], None] | None = None
+
+
+def resolve_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The children's environment: ours, then `overrides`, then the platform defaults.
+
+    The defaults match dockyard.settings so every child agrees on paths and names.
+    """
+    env = dict(os.environ)
+    env.update(overrides or {})
+    env.setdefault("DOCKYARD_ROOT", "/var/lib/dockyard")
+    env.setdefault("DOCKYARD_RUN_DIR", "/run/dockyard")
+    env.setdefault("DOCKYARD_NODE", socket.gethostname())
+    env.setdefault("DOCKYARD_HOST", "127.0.0.1")
+    env.setdefault("DOCKYARD_PORT", "8000")
+    env.setdefault("DOCKYARD_ENGINE_SOCKET", str(Path(env["DOCKYARD_RUN_DIR"]) / "docker.sock"))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def redis_answers(sock_path: Path) -> bool:
+    """True when the redis server on `sock_path` answers PING."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(1)
+            s.connect(str(sock_path))
+            s.sendall(b"*1\r\n$4\r\nPING\r\n")
+            return s.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def http_answers(host: str, port: int, path: str = "/") -> bool:
+    """True when an HTTP server answers on host:port, whatever its status."""
+    conn = http.client.HTTPConnection(_reachable(host), port, timeout=2)
+    try:
+        conn.request("GET", path)
+        conn.getresponse().read()
+        return True
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, sock_path: Path, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.sock_path = sock_path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(str(self.sock_path))
+
+
+def engine_answers(sock_path: Path) -> bool:
+    """True when the engine socket answers GET /_ping with 200.
+
+    A 404 also counts: the socket is served, the ping endpoint is just not there.
+    """
+    conn = _UnixHTTPConnection(sock_path, timeout=2)
+    try:
+        conn.request("GET", "/_ping")
+        response = conn.getresponse()
+        response.read()
+        return response.status in (200, 404)
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def _reachable(host: str) -> str:
+    """The address to probe a server that listens on `host` (a wildcard is not reachable)."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+
+
+def dashboard_url(env: Mapping[str, str]) -> str:
+    host = env["DOCKYARD_HOST"]
+    shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{env['DOCKYARD_PORT']}/"
+
+
+def platform_services(env: Mapping[str, str]) -> dict[str, Service]:
+    """The platform's own services, by name, in start order."""
+    python = str(VENV_BIN / "python")
+    run_dir = Path(env["DOCKYARD_RUN_DIR"])
+    redis_sock = run_dir / "redis.sock"
+    engine_sock = Path(env["DOCKYARD_ENGINE_SOCKET"])
+    host, port = env["DOCKYARD_HOST"], int(env["DOCKYARD_PORT"])
+    node = env["DOCKYARD_NODE"]
+    worker_pid = run_dir / "worker.pid"
+    services = {
+        "redis": Service(
+            "redis",
+            [
+                "redis-server",
+                "--port", "0",
+                "--unixsocket", str(redis_sock),
+                "--unixsocketperm", "700",
+                "--dir", str(Path(env["DOCKYARD_ROOT"]) / "redis"),
+                "--save", "",
+                "--appendonly", "no",
+            ],
+            probe=lambda: redis_answers(redis_sock),
+            blocking=True,
+        ),
+        "worker": Service(
+            "worker",
+            [
+                str(VENV_BIN / "celery"), "-A", "dockyard", "worker",
+                "-Q", f"node.{node}",
+                "-n", f"{node}@%h",
+                "-P", "threads", "-c", "16",
+                "--without-gossip", "--without-mingle",
+                "-l", "warning",
+                "--pidfile", str(worker_pid),
+            ],
+            # Celery writes its pidfile once every task module imported, before serving.
+            probe=worker_pid.exists,
+            before=lambda: worker_pid.unlink(missing_ok=True),
+        ),
+        "agent": Service("agent", [python, "manage.py", "run_agent"]),
+        "web": Service(
+            "web",
+            [
+                str(VENV_BIN / "daphne"),
+                "-b", host, "-p", str(port),
+                "dockyard.asgi:application",
+            ],
+            probe=lambda: http_answers(host, port),
+        ),
+        "gateway": Service(
+            "gateway",
+            [python, "manage.py", "run_gateway", "--socket", str(engine_sock)],
+            probe=lambda: engine_answers(engine_sock),
+        ),
+    }  # fmt: skip
+    return services
+
+
+@dataclass
+class _Child:
+    service: Service
+    process: subprocess.Popen
+    log_path: Path
+    started: float
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+class Platform:
+    """The platform's processes on this machine.
+
+    `services` picks what to start: names from SERVICE_NAMES and/or extra `Service` values.
+    By default all of them, except redis when DOCKYARD_REDIS_URL names an existing one.
+    """
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        log_dir: Path | None = None,
+        services: Iterable[str | Service] | None = None,
+        grace: float = 5.0,
+    ):
+        self.env = resolve_env(env)
+        self.log_dir = Path(log_dir or Path(self.env["DOCKYARD_ROOT"]) / "logs")
+        self.grace = grace
+        known = platform_services(self.env)
+        if services is None:
+            services = [n for n in SERVICE_NAMES if n != "redis" or not self.external_redis]
+        self.services: list[Service] = []
+        for s in services:
+            if isinstance(s, Service):
+                self.services.append(s)
+            elif s in known:
+                self.services.append(known[s])
+            else:
+                raise PlatformError(f"unknown service {s!r}; known: {', '.join(SERVICE_NAMES)}")
+        self.children: list[_Child] = []
+
+    @property
+    def external_redis(self) -> bool:
+        return bool(self.env.get("DOCKYARD_REDIS_URL"))
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.services]
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start every service in order; a blocking one must be ready before the next starts."""
+        if self.children:
+            raise PlatformError("the platform is already started")
+        self._check_free()
+        for d in (self.log_dir, Path(self.env["DOCKYARD_RUN_DIR"])):
+            d.mkdir(parents=True, exist_ok=True)
+        (Path(self.env["DOCKYARD_ROOT"]) / "redis").mkdir(parents=True, exist_ok=True)
+        try:
+            for service in self.services:
+                child = self._spawn(service)
+                if service.blocking:
+                    self._wait([child], timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Return once every service is ready; raise PlatformError if one dies or is late."""
+        self._wait(self.children, timeout)
+
+    def stop(self) -> None:
+        """Stop every child in reverse start order; always SIGKILL its group at the end."""
+        while self.children:
+            child = self.children.pop()
+            pgid = child.process.pid
+            _signal_group(pgid, signal.SIGTERM)
+            try:
+                child.process.wait(timeout=self.grace)
+            except subprocess.TimeoutExpired:
+                pass
+            _signal_group(pgid, signal.SIGKILL)
+            child.process.wait()
+
+    def dead(self) -> list[str]:
+        """Names of the services whose process has exited."""
+        return [c.service.name for c in self.children if not c.alive]
+
+    def failure_report(self, name: str) -> str:
+        child = next(c for c in self.children if c.service.name == name)
+        code = child.process.poll()
+        state = "is still running" if code is None else f"exited with code {code}"
+        return f"{name} {state}; last lines of {child.log_path}:\n{_tail(child.log_path)}"
+
+    def __enter__(self) -> "Platform":
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _check_free(self) -> None:
+        """Refuse to start next to a running platform: its servers would answer our probes."""
+        names = self.names
+        host, port = self.env["DOCKYARD_HOST"], int(self.env["DOCKYARD_PORT"])
+        if "web" in names and http_answers(host, port):
+            raise PlatformError(f"something already answers on {host}:{port} (DOCKYARD_PORT)")
+        engine_sock = Path(self.env["DOCKYARD_ENGINE_SOCKET"])
+        if "gateway" in names and engine_answers(engine_sock):
+            raise PlatformError(f"an engine already answers on {engine_sock}")
+        run_dir = Path(self.env["DOCKYARD_RUN_DIR"])
+        if "worker" in names and _pidfile_alive(run_dir / "worker.pid"):
+            raise PlatformError(f"a worker already runs (see {run_dir / 'worker.pid'})")
+        redis_sock = run_dir / "redis.sock"
+        if "redis" in names and redis_answers(redis_sock):
+            raise PlatformError(f"a redis server already answers on {redis_sock}")
+
+    def _spawn(self, service: Service) -> _Child:
+        log_path = self.log_dir / f"{service.name}.log"
+        if service.before:
+            service.before()
+        with open(log_path, "wb") as log:
+            try:
+                process = subprocess.Popen(
+                    list(service.argv),
+                    cwd=SOURCE_DIR,
+                    env={**self.env, **service.env},
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            except FileNotFoundError:
+                raise PlatformError(f"{service.name}: {service.argv[0]} is not installed") from None
+        child = _Child(service, process, log_path, time.monotonic())
+        self.children.append(child)
+        return child
+
+    def _wait(self, children: list[_Child], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(children)
+        while pending:
+            for child in list(pending):
+                if not child.alive:
+                    raise PlatformError(
+                        f"{child.service.name} stopped while starting: "
+                        + self.failure_report(child.service.name)
+                    )
+                if _ready(child):
+                    pending.remove(child)
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                reports = "\n\n".join(self.failure_report(c.service.name) for c in pending)
+                late = ", ".join(c.service.name for c in pending)
+                raise PlatformError(f"not ready after {timeout:.0f}s: {late}\n\n{reports}")
+            time.sleep(POLL_SECONDS)
+
+
+def _ready(child: _Child) -> bool:
+    probe = child.service.probe
+    if probe is None:
+        return time.monotonic() - child.started >= child.service.settle
+    return probe()
+
+
+def _pidfile_alive(path: Path) -> bool:
+    try:
+        os.kill(int(path.read_text().strip()), 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return False
+    return True
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return "  (no log)"
+    kept = text.splitlines()[-lines:]
+    return "\n".join(f"  {line}" for line in kept) if kept else "  (empty log)"
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum, frame) -> None:
+    raise _Stop
+
+
+def _print_banner(platform: Platform) -> None:
+    env, names = platform.env, platform.names
+    print(f"Dockyard is running ({', '.join(names)}); logs in {platform.log_dir}", flush=True)
+    if "web" in names:
+        print(f"  Dashboard:  {dashboard_url(env)}")
+        user = env.get("DJANGO_SUPERUSER_USERNAME") or "admin"
+        if env.get("DJANGO_SUPERUSER_PASSWORD"):
+            where = "the password in DJANGO_SUPERUSER_PASSWORD"
+        else:
+            where = "the password printed by `manage.py ensure_admin` when it created the account"
+        print(f"  Admin login: {user} with {where}")
+    if "gateway" in names:
+        print(f"  Docker CLI: export DOCKER_HOST=unix://{env['DOCKYARD_ENGINE_SOCKET']}")
+    print("Press Ctrl-C to stop.", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m dockyard.launcher",
+        description="Run the platform's processes in the foreground until Ctrl-C.",
+    )
+    parser.add_argument(
+        "--only",
+        help=f"comma-separated services to run (default: all of {','.join(SERVICE_NAMES)})",
+    )
+    parser.add_argument("--log-dir", type=Path, help="default: $DOCKYARD_ROOT/logs")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to become ready")
+    args = parser.parse_args(argv)
+
+    services = [s for s in args.only.split(",") if s] if args.only else None
+    signal.signal(signal.SIGTERM, _raise_stop)
+    platform = Platform(log_dir=args.log_dir, services=services)
+    try:
+        print(f"Starting {', '.join(platform.names)}...", flush=True)
+        platform.start(timeout=args.timeout)
+        platform.wait_ready(timeout=args.timeout)
+        _print_banner(platform)
+        while True:
+            dead = platform.dead()
+            if dead:
+                for name in dead:
+                    print(platform.failure_report(name), file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+    except PlatformError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, _Stop):
+        print("\nStopping...", flush=True)
+        return 0
+    finally:
+        # A second Ctrl-C must not cut the shutdown short and leave children behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        platform.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The decorator every Engine API view wears: who is asking, version check, Docker errors."""
+
+import functools
+import inspect
+import json
+import logging
+import re
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from pydantic import BaseModel, ValidationError
+
+from ..errors import ApiError, BadRequest, MethodNotAllowed, Unauthorized, error_response
+from ..services.access import NODE_ADMIN, Actor
+from .schemas import describe
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "1.47"
+MIN_API_VERSION = "1.24"
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in v.split("."))
+
+
+def check_version(version: str | None) -> None:
+    if not version:
+        return
+    if not re.fullmatch(r"\d+\.\d+", version):
+        raise BadRequest(f"invalid API version {version!r}")
+    if _version_tuple(version) > _version_tuple(API_VERSION):
+        raise BadRequest(
+            f"client version {version} is too new. Maximum supported API version is {API_VERSION}"
+        )
+    if _version_tuple(version) < _version_tuple(MIN_API_VERSION):
+        raise BadRequest(
+            f"client version {version} is too old. Minimum supported API version is "
+            f"{MIN_API_VERSION}, please upgrade your client to a newer version"
+        )
+
+
+def actor_for(request: HttpRequest) -> Actor:
+    """The unix socket is the node's admin; TCP callers must be a user."""
+    scope = getattr(request, "scope", {}) or {}
+    if scope.get("dockyard.transport") == "unix":
+        return NODE_ADMIN
+    from accounts.auth import user_from_request_headers
+
+    user = user_from_request_headers(request.headers)
+    if user is None and request.user.is_authenticated:
+        user = request.user
+    if user is None:
+        raise Unauthorized("authentication required: use a personal access token")
+    return Actor(user=user, admin=user.is_superuser)
+
+
+def parse_body(request: HttpRequest, model: type[BaseModel], *, optional: bool = False):
+    raw = request.body
+    if not raw.strip():
+        if optional:
+            return model()
+        raise BadRequest("request body is empty; a JSON object is expected")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadRequest(f"invalid JSON: {e}") from None
+    if data is None and optional:
+        return model()
+    if not isinstance(data, dict):
+        raise BadRequest("a JSON object is expected")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise BadRequest(describe(e)) from None
+
+
+def flag(request: HttpRequest, name: str, default: bool = False) -> bool:
+    value = request.GET.get(name)
+    if value is None:
+        return default
+    return value.lower() not in ("0", "false", "")
+
+
+def int_param(request: HttpRequest, name: str, default: int | None = None) -> int | None:
+    value = request.GET.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number, got {value!r}") from None
+
+
+def _failure(e: Exception) -> JsonResponse:
+    if isinstance(e, ApiError):
+        return e.response()
+    log.exception("engine API error")
+    return error_response(500, f"internal error: {type(e).__name__}: {e}")
+
+
+def engine_view(*methods: str):
+    """Wrap a view taking (request, actor, **kwargs); works for sync and async views."""
+
+    def wrap(view):
+        def prepare(request, kwargs) -> Actor:
+            if request.method not in methods and not (
+                request.method == "HEAD" and "GET" in methods
+            ):
+                raise MethodNotAllowed(f"method {request.method} not allowed")
+            check_version(kwargs.pop("version", None))
+            return actor_for(request)
+
+        if inspect.iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_view(request, **kwargs):
+                try:
+                    actor = await sync_to_async(prepare)(request, kwargs)
+                    return await view(request, actor, **kwargs)
+                except Exception as e:
+                    return _failure(e)
+
+            return csrf_exempt(async_view)
+
+        @functools.wraps(view)
+        def sync_view(request, **kwargs):
+            try:
+                return view(request, prepare(request, kwargs), **kwargs)
+            except Exception as e:
+                return _failure(e)
+
+        return csrf_exempt(sync_view)
+
+    return wrap

@@ -1,0 +1,379 @@
+"""/containers/... of the Docker Engine API."""
+
+import asyncio
+import base64
+import json
+from datetime import datetime
+
+from asgiref.sync import sync_to_async
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+
+from .. import tasks
+from ..errors import BadRequest, Conflict
+from ..events import Subscription, container_group
+from ..models import Container
+from ..nodes import local_node, run_on_node
+from ..services import containers as svc
+from ..services.access import visible_containers
+from ..services.images import normalize, sync_images
+from ..streams.client import Stream
+from ..streams.frames import frame
+from .base import engine_view, flag, int_param, parse_body
+from .render import container_inspect, container_summary
+from .schemas import CommitConfig, ContainerCreate
+
+HIJACK_HEADER = "X-Dockyard-Hijack"
+
+
+def hijack(spec: dict) -> HttpResponse:
+    """Ask the gateway to take over the connection and relay it as `spec` says."""
+    response = HttpResponse(status=101)
+    response[HIJACK_HEADER] = json.dumps(spec)
+    return response
+
+
+@engine_view("POST")
+def create(request, actor):
+    body = parse_body(request, ContainerCreate)
+    c = svc.do_create_container(actor, local_node(), body, request.GET.get("name", ""))
+    return JsonResponse({"Id": c.id, "Warnings": []}, status=201)
+
+
+def _filters(request) -> dict:
+    raw = request.GET.get("filters")
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        raise BadRequest("invalid filters: not JSON") from None
+    return {k: list(v.keys() if isinstance(v, dict) else v) for k, v in parsed.items()}
+
+
+@engine_view("GET")
+def list_containers(request, actor):
+    qs = visible_containers(actor).order_by("-created")
+    filters = _filters(request)
+    if not flag(request, "all") and "status" not in filters:
+        qs = qs.filter(status__in=["running", "paused", "restarting"])
+    if "status" in filters:
+        qs = qs.filter(status__in=filters["status"])
+    if "name" in filters:
+        rows = [c for c in qs if any(n.removeprefix("/") in c.name for n in filters["name"])]
+        qs = qs.filter(id__in=[c.id for c in rows])
+    if "id" in filters:
+        rows = [c for c in qs if any(c.id.startswith(i) for i in filters["id"])]
+        qs = qs.filter(id__in=[c.id for c in rows])
+    if "exited" in filters:
+        qs = qs.filter(status="exited", exit_code__in=[int(x) for x in filters["exited"]])
+    if "ancestor" in filters:
+        names = {normalize(a) if not a.startswith("sha256:") else a for a in filters["ancestor"]}
+        qs = [c for c in qs if normalize(c.image_ref) in names or c.image_id in names]
+    rows = list(qs)
+    if "label" in filters:
+        rows = [c for c in rows if all(_has_label(c, lbl) for lbl in filters["label"])]
+    limit = int_param(request, "limit")
+    if flag(request, "latest") and not limit:
+        limit = 1
+    if limit and limit > 0:
+        rows = rows[:limit]
+    return JsonResponse([container_summary(c) for c in rows], safe=False)
+
+
+def _has_label(c: Container, wanted: str) -> bool:
+    labels = c.config.get("Labels") or {}
+    key, _, value = wanted.partition("=")
+    return key in labels and (not value or labels[key] == value)
+
+
+@engine_view("GET")
+def inspect(request, actor, ref):
+    c = svc.resolve_container(actor, ref)
+    return JsonResponse(container_inspect(c))
+
+
+@engine_view("POST")
+def start(request, actor, ref):
+    c = svc.resolve_container(actor, ref)
+    try:
+        svc.do_start(c)
+    except svc.NotModifiedStart:
+        return HttpResponse(status=304)
+    return HttpResponse(status=204)
+
+
+@engine_view("POST")
+def stop(request, actor, ref):
+    c = svc.resolve_container(actor, ref)
+    stopped = svc.do_stop(c, int_param(request, "t"), request.GET.get("signal") or None)
+    return HttpResponse(status=204 if stopped else 304)
+
+
+@engine_view("POST")
+def restart(request, actor, ref):
+    c = svc.resolve_container(actor, ref)
+    svc.do_restart(c, int_param(request, "t"), request.GET.get("signal") or None)
+    return HttpResponse(status=204)
+
+
+@engine_view("POST")
+def kill(request, actor, ref):
+    c = svc.resolve_container(actor, ref)
+    svc.do_kill(c, request.GET.get("signal") or "SIGKILL")
+    return HttpResponse(status=204)
+
+
+@engine_view("POST")
+def pause(request, actor, ref):
+    svc.do_pause(svc.resolve_container(actor, ref))
+    return HttpResponse(status=204)
+
+
+@engine_view("POST")
+def unpause(request, actor, ref):
+    svc.do_unpause(svc.resolve_container(actor, ref))
+    return HttpResponse(status=204)
+
+
+@engine_view("DELETE")
+def remove(request, actor, ref):
+    svc.do_remove(svc.resolve_container(actor, ref), force=flag(request, "force"))
+    return HttpResponse(status=204)
+
+
+@engine_view("POST")
+def rename(request, actor, ref):
+    svc.do_rename(svc.resolve_container(actor, ref), request.GET.get("name", ""))
+    return HttpResponse(status=204)
+
+
+@engine_view("POST")
+def resize(request, actor, ref):
+    c = svc.resolve_container(actor, ref)
+    svc.do_resize(c, int_param(request, "h", 0), int_param(request, "w", 0))
+    return HttpResponse(status=200)
+
+
+@engine_view("POST")
+def prune(request, actor):
+    removed, reclaimed = svc.do_prune(actor)
+    return JsonResponse({"ContainersDeleted": removed or None, "SpaceReclaimed": reclaimed})
+
+
+@engine_view("GET")
+def top(request, actor, ref):
+    c = svc.resolve_container(actor, ref)
+    if c.status != "running":
+        raise Conflict(f"Container {c.id} is not running")
+    result = run_on_node(c.node, tasks.container_top, c.id, request.GET.get("ps_args") or "-ef")
+    return JsonResponse(result)
+
+
+@engine_view("GET")
+def changes(request, actor, ref):
+    c = svc.resolve_container(actor, ref)
+    result = run_on_node(c.node, tasks.container_changes, c.id, c.image_id)
+    return JsonResponse(result or None, safe=False)
+
+
+@engine_view("POST")
+def commit(request, actor):
+    ref = request.GET.get("container", "")
+    c = svc.resolve_container(actor, ref)
+    overrides = parse_body(request, CommitConfig, optional=True).model_dump(exclude_none=True)
+    repo, tag = request.GET.get("repo", ""), request.GET.get("tag", "")
+    tags = [normalize(f"{repo}:{tag or 'latest'}")] if repo else []
+    options = {
+        "config_overrides": overrides or None,
+        "comment": request.GET.get("comment", ""),
+        "author": request.GET.get("author", ""),
+        "created_by": "",
+        "tags": tags,
+    }
+    image = run_on_node(c.node, tasks.commit_container, c.id, c.image_id, options)
+    sync_images(c.node)
+    return JsonResponse({"Id": image["id"]}, status=201)
+
+
+@engine_view("POST")
+def attach(request, actor, ref):
+    c = svc.resolve_container(actor, ref)
+    tty = bool(c.config.get("Tty"))
+    args = {
+        "cid": c.id,
+        "stdin": flag(request, "stdin") and bool(c.config.get("OpenStdin")),
+        "stdout": flag(request, "stdout"),
+        "stderr": flag(request, "stderr"),
+        "running": c.status == "running",
+        "generation": c.start_count,
+    }
+    return hijack(
+        {"node": c.node.name, "kind": "attach", "tty": tty, "stdin": args["stdin"], "args": args}
+    )
+
+
+def _wait_done(c: Container | None, condition: str, start_exit: tuple) -> bool:
+    if condition == "removed":
+        return c is None
+    if c is None:
+        return True
+    if condition == "next-exit":
+        return not c.running and (c.finished_at, c.start_count) != start_exit
+    return not c.running
+
+
+@engine_view("POST")
+async def wait(request, actor, ref):
+    c = await sync_to_async(svc.resolve_container)(actor, ref)
+    condition = request.GET.get("condition") or "not-running"
+    if condition not in ("not-running", "next-exit", "removed"):
+        raise BadRequest(f"invalid condition {condition!r}")
+    first = (c.finished_at, c.start_count) if c.running is False else (None, None)
+    last = c
+
+    async def result():
+        nonlocal last
+        async with Subscription([container_group(c.id)]) as sub:
+            while True:
+                fresh = await Container.objects.filter(id=c.id).afirst()
+                if fresh is not None:
+                    last = fresh
+                if _wait_done(fresh, condition, first):
+                    error = {"Message": last.error} if last.error else None
+                    body = {"StatusCode": last.exit_code, "Error": error}
+                    yield json.dumps(body).encode() + b"\n"
+                    return
+                try:
+                    await asyncio.wait_for(sub.next(), 5.0)
+                except TimeoutError:
+                    pass
+
+    # Streamed so the client sees the headers at once, as Docker sends them.
+    return StreamingHttpResponse(result(), content_type="application/json")
+
+
+def _since(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise BadRequest(f"invalid time {value!r}") from None
+
+
+@engine_view("GET")
+async def container_logs(request, actor, ref):
+    c = await sync_to_async(svc.resolve_container)(actor, ref)
+    stdout, stderr = flag(request, "stdout"), flag(request, "stderr")
+    if not stdout and not stderr:
+        raise BadRequest("You must choose at least one stream")
+    tail = request.GET.get("tail", "all")
+    args = {
+        "cid": c.id,
+        "stdout": stdout,
+        "stderr": stderr,
+        "follow": flag(request, "follow"),
+        "timestamps": flag(request, "timestamps"),
+        "since": _since(request.GET.get("since")),
+        "until": _since(request.GET.get("until")),
+        "tail": None if tail in ("all", "") else _int(tail, "tail"),
+    }
+    node_name = await sync_to_async(lambda: c.node.name)()
+    stream = await Stream(node_name, "logs", args).open()
+    tty = bool(c.config.get("Tty"))
+
+    async def body():
+        try:
+            async for message in stream.messages():
+                data = message["data"]
+                yield data if tty else frame(message.get("fd", 1), data)
+        finally:
+            await stream.cancel()
+
+    content_type = (
+        "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+    )
+    return StreamingHttpResponse(body(), content_type=content_type)
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number, got {value!r}") from None
+
+
+@engine_view("GET")
+async def container_stats(request, actor, ref):
+    c = await sync_to_async(svc.resolve_container)(actor, ref)
+    if c.status != "running":
+        empty = {"id": c.id, "name": f"/{c.name}", "read": "0001-01-01T00:00:00Z"}
+        return JsonResponse(empty)
+    streaming = flag(request, "stream", True)
+    args = {"cid": c.id, "name": c.name, "stream": streaming}
+    node_name = await sync_to_async(lambda: c.node.name)()
+    stream = await Stream(node_name, "stats", args).open()
+
+    async def body():
+        try:
+            async for message in stream.messages():
+                yield message["data"]
+        finally:
+            await stream.cancel()
+
+    return StreamingHttpResponse(body(), content_type="application/json")
+
+
+def _path_stat_header(stat: dict) -> str:
+    encoded = json.dumps(
+        {
+            "name": stat["name"],
+            "size": stat["size"],
+            "mode": stat["mode"],
+            "mtime": stat["mtime"],
+            "linkTarget": stat.get("link_target", ""),
+        }
+    )
+    return base64.b64encode(encoded.encode()).decode()
+
+
+@engine_view("GET", "HEAD", "PUT")
+async def archive(request, actor, ref):
+    c = await sync_to_async(svc.resolve_container)(actor, ref)
+    path = request.GET.get("path")
+    if not path:
+        raise BadRequest("path is required")
+    node_name = await sync_to_async(lambda: c.node.name)()
+    if request.method == "PUT":
+        return await _put_archive(request, c, node_name, path)
+    stat = await sync_to_async(run_on_node)(c.node, tasks.container_path_stat, c.id, path)
+    header = _path_stat_header(stat)
+    if request.method == "HEAD":
+        response = HttpResponse(status=200)
+        response["X-Docker-Container-Path-Stat"] = header
+        return response
+    stream = await Stream(node_name, "archive_get", {"cid": c.id, "path": path}).open()
+
+    async def body():
+        try:
+            async for message in stream.messages():
+                yield message["data"]
+        finally:
+            await stream.cancel()
+
+    response = StreamingHttpResponse(body(), content_type="application/x-tar")
+    response["X-Docker-Container-Path-Stat"] = header
+    return response
+
+
+async def _put_archive(request, c: Container, node_name: str, path: str) -> HttpResponse:
+    stream = await Stream(node_name, "archive_put", {"cid": c.id, "path": path}).open()
+    while chunk := await sync_to_async(request.read)(1 << 16):
+        await stream.write(chunk)
+    await stream.eof()
+    async for _ in stream.messages():
+        pass
+    return HttpResponse(status=200)

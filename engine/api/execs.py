@@ -1,0 +1,114 @@
+"""/containers/{id}/exec and /exec/... of the Docker Engine API."""
+
+import secrets
+
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+from django.http import HttpResponse, JsonResponse
+
+from ..errors import Conflict, Forbidden, NotFound
+from ..models import ExecInstance
+from ..services import containers as svc
+from ..services.access import visible_containers
+from ..specs import exec_spec
+from ..streams import agent_channel
+from ..streams.client import Stream
+from .base import engine_view, int_param, parse_body
+from .containers import hijack
+from .schemas import ExecCreate, ExecStart
+
+
+def _exec(actor, exec_id: str) -> ExecInstance:
+    found = (
+        ExecInstance.objects.select_related("container__node")
+        .filter(id=exec_id, container__in=visible_containers(actor))
+        .first()
+    )
+    if found is None:
+        raise NotFound(f"No such exec instance: {exec_id}")
+    return found
+
+
+@engine_view("POST")
+def create(request, actor, ref):
+    c = svc.resolve_container(actor, ref)
+    body = parse_body(request, ExecCreate)
+    if c.status != "running":
+        raise Conflict(f"Container {c.id} is not running")
+    if body.Privileged and not actor.admin:
+        raise Forbidden("privileged exec is for administrators")
+    instance = ExecInstance.objects.create(
+        id=secrets.token_hex(32),
+        container=c,
+        config={"body": body.model_dump(), "spec": exec_spec(body, c.config)},
+    )
+    return JsonResponse({"Id": instance.id}, status=201)
+
+
+@engine_view("POST")
+async def start(request, actor, exec_id):
+    instance = await sync_to_async(_exec)(actor, exec_id)
+    body = parse_body(request, ExecStart, optional=True)
+    created = instance.config["body"]
+    c = instance.container
+    args = {
+        "cid": c.id,
+        "exec_id": instance.id,
+        "spec": instance.config["spec"],
+        "stdin": created["AttachStdin"],
+        "detach": body.Detach,
+    }
+    if instance.running or instance.exit_code is not None:
+        raise Conflict(f"exec {exec_id} has already been started")
+    if body.Detach:
+        stream = await Stream(c.node.name, "exec", args).open()
+        async for _ in stream.messages():
+            pass
+        return HttpResponse(status=200)
+    tty = bool(instance.config["spec"]["tty"])
+    return hijack(
+        {"node": c.node.name, "kind": "exec", "tty": tty, "stdin": args["stdin"], "args": args}
+    )
+
+
+@engine_view("POST")
+def resize(request, actor, exec_id):
+    instance = _exec(actor, exec_id)
+    if not instance.running:
+        raise Conflict(f"exec {exec_id} is not running")
+    message = {
+        "type": "exec.resize",
+        "exec_id": instance.id,
+        "h": int_param(request, "h", 0),
+        "w": int_param(request, "w", 0),
+    }
+    async_to_sync(get_channel_layer().send)(agent_channel(instance.container.node.name), message)
+    return HttpResponse(status=200)
+
+
+@engine_view("GET")
+def inspect(request, actor, exec_id):
+    instance = _exec(actor, exec_id)
+    body = instance.config["body"]
+    spec = instance.config["spec"]
+    return JsonResponse(
+        {
+            "ID": instance.id,
+            "Running": instance.running,
+            "ExitCode": instance.exit_code,
+            "ProcessConfig": {
+                "tty": spec["tty"],
+                "entrypoint": spec["args"][0],
+                "arguments": spec["args"][1:],
+                "privileged": spec["privileged"],
+                "user": spec["user"],
+            },
+            "OpenStdin": body["AttachStdin"],
+            "OpenStderr": body["AttachStderr"],
+            "OpenStdout": body["AttachStdout"],
+            "CanRemove": False,
+            "ContainerID": instance.container_id,
+            "DetachKeys": body.get("DetachKeys", ""),
+            "Pid": instance.pid,
+        }
+    )

@@ -1,0 +1,188 @@
+"""_ping, version, info, events."""
+
+import asyncio
+import json
+import os
+import platform
+import time
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+
+from .. import events
+from ..models import Container, Image
+from ..nodes import local_node
+from ..services.access import visible_containers
+from .base import API_VERSION, MIN_API_VERSION, engine_view, int_param
+
+VERSION = "0.1.0"
+
+
+def _ping_headers(response: HttpResponse) -> HttpResponse:
+    response["API-Version"] = API_VERSION
+    response["Docker-Experimental"] = "false"
+    response["OSType"] = "linux"
+    # The legacy builder: the docker CLI here has no buildx, so it sends builds to /build.
+    response["Builder-Version"] = "1"
+    response["Cache-Control"] = "no-cache, no-store, must-revalidate"
+    response["Pragma"] = "no-cache"
+    return response
+
+
+@engine_view("GET", "HEAD")
+def ping(request, actor):
+    response = HttpResponse("" if request.method == "HEAD" else "OK", content_type="text/plain")
+    return _ping_headers(response)
+
+
+@engine_view("GET")
+def version(request, actor):
+    uname = os.uname()
+    return JsonResponse(
+        {
+            "Platform": {"Name": "Dockyard"},
+            "Components": [
+                {
+                    "Name": "Engine",
+                    "Version": VERSION,
+                    "Details": {
+                        "ApiVersion": API_VERSION,
+                        "MinAPIVersion": MIN_API_VERSION,
+                        "Os": "linux",
+                        "Arch": _arch(),
+                        "KernelVersion": uname.release,
+                        "OCIRuntime": settings.DOCKYARD_OCI_RUNTIME,
+                    },
+                }
+            ],
+            "Version": VERSION,
+            "ApiVersion": API_VERSION,
+            "MinAPIVersion": MIN_API_VERSION,
+            "GitCommit": "",
+            "GoVersion": f"python{platform.python_version()}",
+            "Os": "linux",
+            "Arch": _arch(),
+            "KernelVersion": uname.release,
+            "BuildTime": "",
+        }
+    )
+
+
+def _arch() -> str:
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+@engine_view("GET")
+def info(request, actor):
+    node = local_node()
+    containers = Container.objects.filter(node=node)
+    running = containers.filter(status="running").count()
+    paused = containers.filter(status="paused").count()
+    total = containers.count()
+    return JsonResponse(
+        {
+            "ID": f"dockyard-{node.name}",
+            "Containers": total,
+            "ContainersRunning": running,
+            "ContainersPaused": paused,
+            "ContainersStopped": total - running - paused,
+            "Images": Image.objects.filter(node=node).count(),
+            "Driver": "overlay2",
+            "DriverStatus": [["Backing Filesystem", "overlay"]],
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": []},
+            "MemoryLimit": True,
+            "SwapLimit": True,
+            "CpuCfsPeriod": True,
+            "CpuCfsQuota": True,
+            "CPUShares": True,
+            "CPUSet": True,
+            "PidsLimit": True,
+            "OomKillDisable": False,
+            "IPv4Forwarding": True,
+            "Debug": False,
+            "NFd": 0,
+            "NGoroutines": 0,
+            "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
+            "LoggingDriver": "k8s-file",
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": node.cgroup_version or "1",
+            "KernelVersion": os.uname().release,
+            "OperatingSystem": _os_name(),
+            "OSVersion": "",
+            "OSType": "linux",
+            "Architecture": platform.machine(),
+            "NCPU": os.cpu_count() or 1,
+            "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+            "IndexServerAddress": "",
+            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"]},
+            "DockerRootDir": str(settings.DOCKYARD_ROOT),
+            "Name": node.name,
+            "Labels": [],
+            "ExperimentalBuild": False,
+            "ServerVersion": VERSION,
+            "Runtimes": {"crun": {"path": "crun"}, "runc": {"path": "runc"}},
+            "DefaultRuntime": settings.DOCKYARD_OCI_RUNTIME,
+            "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False},
+            "LiveRestoreEnabled": True,
+            "Isolation": "",
+            "InitBinary": "",
+            "SecurityOptions": ["name=seccomp,profile=builtin", "name=no-new-privileges"],
+            "Warnings": [],
+        }
+    )
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"
+
+
+@engine_view("GET")
+async def events_stream(request, actor):
+    until = int_param(request, "until")
+    filters = json.loads(request.GET.get("filters") or "{}")
+
+    def wanted(event: dict) -> bool:
+        types = filters.get("type")
+        if types and event["Type"] not in _keys(types):
+            return False
+        names = filters.get("container")
+        if names and event["Type"] == "container":
+            keys = _keys(names)
+            actor_info = event["Actor"]
+            if actor_info["ID"] not in keys and actor_info["Attributes"].get("name") not in keys:
+                return False
+        return True
+
+    async def lines():
+        async with events.Subscription([events.ALL]) as sub:
+            while True:
+                timeout = None if until is None else max(0.0, until - time.time())
+                try:
+                    event = await asyncio.wait_for(sub.next(), timeout)
+                except TimeoutError:
+                    return
+                if wanted(event) and await sync_to_async(_may_see)(actor, event):
+                    yield json.dumps(event).encode() + b"\n"
+
+    return StreamingHttpResponse(lines(), content_type="application/json")
+
+
+def _keys(value) -> set[str]:
+    return set(value.keys() if isinstance(value, dict) else value)
+
+
+def _may_see(actor, event: dict) -> bool:
+    if actor.admin:
+        return True
+    if event["Type"] != "container":
+        return False
+    return visible_containers(actor).filter(id=event["Actor"]["ID"]).exists()

@@ -1,0 +1,78 @@
+"""Docker-style events: published on commit to the channel layer, read by waiters and streams."""
+
+import time
+from dataclasses import dataclass, field
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+ALL = "events"
+
+
+def container_group(cid: str) -> str:
+    return f"container.{cid}"
+
+
+def make_event(kind: str, action: str, actor_id: str, attributes: dict) -> dict:
+    now = time.time_ns()
+    event = {
+        "Type": kind,
+        "Action": action,
+        "Actor": {"ID": actor_id, "Attributes": attributes},
+        "scope": "local",
+        "time": now // 1_000_000_000,
+        "timeNano": now,
+    }
+    if kind == "container":
+        event.update(status=action, id=actor_id, **{"from": attributes.get("image", "")})
+    return event
+
+
+def publish(event: dict) -> None:
+    """Send after the surrounding transaction commits, so no one hears of a rolled-back change."""
+    groups = [ALL]
+    if event["Type"] == "container":
+        groups.append(container_group(event["Actor"]["ID"]))
+    transaction.on_commit(lambda: _send(groups, event))
+
+
+def _send(groups: list[str], event: dict) -> None:
+    layer = get_channel_layer()
+    for group in groups:
+        async_to_sync(layer.group_send)(group, {"type": "engine.event", "event": event})
+
+
+async def apublish(event: dict) -> None:
+    layer = get_channel_layer()
+    groups = [ALL]
+    if event["Type"] == "container":
+        groups.append(container_group(event["Actor"]["ID"]))
+    for group in groups:
+        await layer.group_send(group, {"type": "engine.event", "event": event})
+
+
+@dataclass
+class Subscription:
+    """`async with Subscription([...]) as sub: event = await sub.next(timeout)`."""
+
+    groups: list[str]
+    channel: str = ""
+    _layer: object = field(default=None, repr=False)
+
+    async def __aenter__(self) -> "Subscription":
+        self._layer = get_channel_layer()
+        # One prefix for every channel of a process: channels_redis reads all of them
+        # through one receive loop keyed by that prefix.
+        self.channel = await self._layer.new_channel()
+        for group in self.groups:
+            await self._layer.group_add(group, self.channel)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        for group in self.groups:
+            await self._layer.group_discard(group, self.channel)
+
+    async def next(self) -> dict:
+        message = await self._layer.receive(self.channel)
+        return message["event"]

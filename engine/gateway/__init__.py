@@ -1,0 +1,3 @@
+from .server import GatewayServer
+
+__all__ = ["GatewayServer"]

@@ -1,0 +1,120 @@
+"""The ORM mirror of what runs on each node, plus who owns it.
+
+The runtime on a node is the truth; these rows are written after the runtime changed and
+reconciled by the node agent after a crash.
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class Node(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    cgroup_version = models.CharField(max_length=4, blank=True)
+    kernel = models.CharField(max_length=200, blank=True)
+    cpus = models.PositiveIntegerField(default=0)
+    memory = models.BigIntegerField(default=0)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    registered = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def queue(self) -> str:
+        return f"node.{self.name}"
+
+
+class Layer(models.Model):
+    diff_id = models.CharField(max_length=71, unique=True)
+    digest = models.CharField(max_length=71)
+    size = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.diff_id[7:19]
+
+
+class Image(models.Model):
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="images")
+    image_id = models.CharField(max_length=71)
+    manifest_digest = models.CharField(max_length=71, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    config = models.JSONField(default=dict)
+    size = models.BigIntegerField(default=0)
+    created = models.DateTimeField()
+    layers = models.ManyToManyField(Layer, through="ImageLayer")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["node", "image_id"], name="unique_image_per_node")
+        ]
+
+    def __str__(self) -> str:
+        return ", ".join(self.tags) or self.image_id[7:19]
+
+
+class ImageLayer(models.Model):
+    image = models.ForeignKey(Image, on_delete=models.CASCADE)
+    layer = models.ForeignKey(Layer, on_delete=models.PROTECT)
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+
+
+class Container(models.Model):
+    class Status(models.TextChoices):
+        CREATED = "created"
+        RUNNING = "running"
+        PAUSED = "paused"
+        RESTARTING = "restarting"
+        EXITED = "exited"
+        REMOVING = "removing"
+        DEAD = "dead"
+
+    id = models.CharField(max_length=64, primary_key=True)
+    name = models.CharField(max_length=255)
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="containers")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    image_id = models.CharField(max_length=71)
+    image_ref = models.CharField(max_length=500)
+    # The Docker create body as sent (Config part and HostConfig), normalised.
+    config = models.JSONField(default=dict)
+    host_config = models.JSONField(default=dict)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.CREATED)
+    pid = models.IntegerField(default=0)
+    exit_code = models.IntegerField(default=0)
+    oom_killed = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField()
+    started_at = models.CharField(max_length=40, default="0001-01-01T00:00:00Z")
+    finished_at = models.CharField(max_length=40, default="0001-01-01T00:00:00Z")
+    start_count = models.PositiveIntegerField(default=0)
+    log_start_offset = models.BigIntegerField(default=0)
+    restart_count = models.PositiveIntegerField(default=0)
+    stopped_by_user = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["node", "name"], name="unique_container_name")
+        ]
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def running(self) -> bool:
+        return self.status in (self.Status.RUNNING, self.Status.PAUSED)
+
+
+class ExecInstance(models.Model):
+    id = models.CharField(max_length=64, primary_key=True)
+    container = models.ForeignKey(Container, on_delete=models.CASCADE, related_name="execs")
+    config = models.JSONField(default=dict)
+    running = models.BooleanField(default=False)
+    exit_code = models.IntegerField(null=True, blank=True)
+    pid = models.IntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)

@@ -1,0 +1,229 @@
+"""Container use cases. Every change goes to the runtime first, then to the ORM."""
+
+import re
+import secrets
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .. import tasks
+from ..api.schemas import ContainerCreate
+from ..errors import BadRequest, Conflict, NotFound
+from ..events import make_event, publish
+from ..models import Container, Node
+from ..nodes import run_on_node
+from ..specs import container_config, runtime_spec
+from .access import Actor, check_host_config, visible_containers
+from .images import resolve_image
+
+_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_ADJECTIVES = ["brave", "calm", "eager", "fond", "keen", "proud", "quiet", "swift", "wise"]
+_NOUNS = ["anchor", "buoy", "crane", "dock", "harbor", "keel", "mast", "pier", "quay", "sail"]
+STATE_FIELDS = ("status", "pid", "exit_code", "oom_killed", "started_at", "finished_at", "error")
+
+
+def resolve_container(actor: Actor, ref: str) -> Container:
+    qs = visible_containers(actor)
+    name = ref.removeprefix("/")
+    found = qs.filter(id=ref).first() or qs.filter(name=name).first()
+    if found is None and len(ref) >= 1 and re.fullmatch(r"[0-9a-f]+", ref):
+        matches = list(qs.filter(id__startswith=ref)[:2])
+        if len(matches) == 1:
+            found = matches[0]
+    if found is None:
+        raise NotFound(f"No such container: {ref}")
+    return found
+
+
+def _new_name(node: Node) -> str:
+    while True:
+        name = f"{secrets.choice(_ADJECTIVES)}_{secrets.choice(_NOUNS)}{secrets.randbelow(100)}"
+        if not Container.objects.filter(node=node, name=name).exists():
+            return name
+
+
+def _attributes(c: Container, **extra) -> dict:
+    return {"image": c.image_ref, "name": c.name, **(c.config.get("Labels") or {}), **extra}
+
+
+def emit(c: Container, action: str, **extra) -> None:
+    publish(make_event("container", action, c.id, _attributes(c, **extra)))
+
+
+def apply_state(c: Container, state: dict) -> None:
+    for field in STATE_FIELDS:
+        if field in state and state[field] is not None:
+            setattr(c, field, state[field])
+
+
+def do_create_container(actor: Actor, node: Node, body: ContainerCreate, name: str) -> Container:
+    if name and not _NAME.match(name):
+        raise BadRequest(
+            f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )
+    name = name.removeprefix("/") if name else _new_name(node)
+    clash = Container.objects.filter(node=node, name=name).first()
+    if clash:
+        raise Conflict(
+            f'Conflict. The container name "/{name}" is already in use by container '
+            f'"{clash.id}". You have to remove (or rename) that container to be able to reuse '
+            "that name."
+        )
+    host = body.HostConfig.model_dump(exclude_none=False)
+    check_host_config(actor, host)
+    image = resolve_image(node, body.Image)
+    cid = secrets.token_hex(32)
+    config = container_config(body, image.config, cid)
+    state = run_on_node(
+        node, tasks.create_container, cid, image.image_id, runtime_spec(config, host)
+    )
+    c = Container(
+        id=cid,
+        name=name,
+        node=node,
+        owner=actor.user,
+        image_id=image.image_id,
+        image_ref=body.Image,
+        config=config,
+        host_config=host,
+        created=timezone.now(),
+    )
+    apply_state(c, state)
+    try:
+        with transaction.atomic():
+            c.save(force_insert=True)
+            emit(c, "create")
+    except IntegrityError:
+        run_on_node(node, tasks.remove_container, cid, True)
+        raise Conflict(f'Conflict. The container name "/{name}" is already in use.') from None
+    return c
+
+
+def do_start(c: Container) -> Container:
+    if c.status == Container.Status.PAUSED:
+        raise Conflict(f"cannot start a paused container {c.id[:12]}, try unpause instead")
+    if c.status == Container.Status.RUNNING:
+        raise NotModifiedStart()
+    result = run_on_node(c.node, tasks.start_container, c.id)
+    apply_state(c, result["state"])
+    c.start_count += 1
+    c.log_start_offset = result["log_offset"]
+    c.stopped_by_user = False
+    with transaction.atomic():
+        c.save()
+        emit(c, "start", log_offset=str(result["log_offset"]), start=str(c.start_count))
+    return c
+
+
+class NotModifiedStart(Exception):
+    """A start of a running container: Docker answers 304 and does nothing."""
+
+
+def _stop_timeout(c: Container, timeout: int | None) -> int:
+    if timeout is not None:
+        return timeout
+    configured = c.config.get("StopTimeout")
+    return 10 if configured is None else configured
+
+
+def do_stop(c: Container, timeout: int | None = None, signal: str | None = None) -> bool:
+    """Returns False when it was not running (Docker's 304)."""
+    if not c.running:
+        return False
+    c.stopped_by_user = True
+    c.save(update_fields=["stopped_by_user"])
+    t = _stop_timeout(c, timeout)
+    state = run_on_node(c.node, tasks.stop_container, c.id, t, signal, timeout=t + 30)
+    record_exit(c, state)
+    return True
+
+
+def record_exit(c: Container, state: dict) -> None:
+    """The agent also records exits; whoever comes first writes, the other finds it done."""
+    with transaction.atomic():
+        fresh = Container.objects.select_for_update().filter(id=c.id).first()
+        if fresh is None:
+            return
+        was_running = fresh.running
+        apply_state(fresh, state)
+        fresh.save()
+        if was_running and not fresh.running:
+            emit(fresh, "die", exitCode=str(fresh.exit_code))
+    apply_state(c, state)
+
+
+def do_kill(c: Container, signal: str = "SIGKILL") -> None:
+    if not c.running:
+        raise Conflict(f"Cannot kill container: {c.id}: container {c.id} is not running")
+    if signal in ("SIGKILL", "KILL", "9"):
+        c.stopped_by_user = True
+        c.save(update_fields=["stopped_by_user"])
+    run_on_node(c.node, tasks.kill_container, c.id, signal)
+    emit(c, "kill", signal=signal)
+
+
+def do_restart(c: Container, timeout: int | None = None, signal: str | None = None) -> Container:
+    do_stop(c, timeout, signal)
+    c.refresh_from_db()
+    return do_start(c)
+
+
+def do_pause(c: Container) -> None:
+    if c.status != Container.Status.RUNNING:
+        raise Conflict(f"Container {c.id} is not running")
+    apply_state(c, run_on_node(c.node, tasks.pause_container, c.id))
+    with transaction.atomic():
+        c.save()
+        emit(c, "pause")
+
+
+def do_unpause(c: Container) -> None:
+    if c.status != Container.Status.PAUSED:
+        raise Conflict(f"Container {c.id} is not paused")
+    apply_state(c, run_on_node(c.node, tasks.unpause_container, c.id))
+    with transaction.atomic():
+        c.save()
+        emit(c, "unpause")
+
+
+def do_remove(c: Container, force: bool = False) -> None:
+    if c.running and not force:
+        verb = "paused" if c.status == Container.Status.PAUSED else "running"
+        raise Conflict(
+            f'cannot remove container "/{c.name}": container is {verb}: stop the container '
+            "before removing or force remove"
+        )
+    run_on_node(c.node, tasks.remove_container, c.id, force)
+    with transaction.atomic():
+        deleted, _ = Container.objects.filter(id=c.id).delete()
+        if deleted:
+            emit(c, "destroy")
+
+
+def do_rename(c: Container, new_name: str) -> None:
+    if not new_name or not _NAME.match(new_name):
+        raise BadRequest(
+            f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )
+    new_name = new_name.removeprefix("/")
+    if Container.objects.filter(node=c.node, name=new_name).exclude(id=c.id).exists():
+        raise Conflict(f'Conflict. The container name "/{new_name}" is already in use.')
+    old = c.name
+    c.name = new_name
+    with transaction.atomic():
+        c.save(update_fields=["name"])
+        emit(c, "rename", oldName=f"/{old}")
+
+
+def do_resize(c: Container, height: int, width: int) -> None:
+    if not c.running:
+        raise Conflict(f"Container {c.id} is not running")
+    run_on_node(c.node, tasks.resize_container, c.id, height, width)
+
+
+def do_prune(actor: Actor) -> tuple[list[str], int]:
+    removed = []
+    for c in visible_containers(actor).filter(status__in=["exited", "created", "dead"]):
+        do_remove(c)
+        removed.append(c.id)
+    return removed, 0

@@ -1,0 +1,98 @@
+"""From a Docker create request and an image's config to what the runtime runs.
+
+Pure functions: Docker's rules for merging a request with the image (entrypoint and command,
+environment, working dir, user, stop signal) live here and nowhere else.
+"""
+
+from .api.schemas import ContainerCreate, ExecCreate
+from .errors import BadRequest
+
+_DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def merge_env(base: list[str], extra: list[str]) -> list[str]:
+    merged: dict[str, str] = {}
+    for item in [*base, *extra]:
+        key = item.split("=", 1)[0]
+        merged[key] = item
+    if "PATH" not in merged:
+        merged = {"PATH": _DEFAULT_PATH, **merged}
+    return list(merged.values())
+
+
+def container_config(body: ContainerCreate, image_config: dict, cid: str) -> dict:
+    """The container's effective Config, as `docker inspect` shows it."""
+    img = image_config.get("config") or {}
+    if body.Entrypoint is not None:
+        entrypoint, cmd = body.Entrypoint, body.Cmd or []
+    else:
+        entrypoint = img.get("Entrypoint") or []
+        cmd = body.Cmd if body.Cmd is not None else (img.get("Cmd") or [])
+    if not entrypoint and not cmd:
+        raise BadRequest("no command specified")
+    labels = {**(img.get("Labels") or {}), **(body.Labels or {})}
+    exposed = {**(img.get("ExposedPorts") or {}), **(body.ExposedPorts or {})}
+    return {
+        "Hostname": body.Hostname or cid[:12],
+        "Domainname": body.Domainname,
+        "User": body.User or img.get("User", ""),
+        "AttachStdin": body.AttachStdin,
+        "AttachStdout": body.AttachStdout,
+        "AttachStderr": body.AttachStderr,
+        "ExposedPorts": exposed or None,
+        "Tty": body.Tty,
+        "OpenStdin": body.OpenStdin,
+        "StdinOnce": body.StdinOnce,
+        "Env": merge_env(img.get("Env") or [], body.Env or []),
+        "Cmd": cmd,
+        "Image": body.Image,
+        "Volumes": body.Volumes or img.get("Volumes"),
+        "WorkingDir": body.WorkingDir or img.get("WorkingDir") or "",
+        "Entrypoint": entrypoint or None,
+        "Labels": labels,
+        "StopSignal": body.StopSignal or img.get("StopSignal") or "SIGTERM",
+        "StopTimeout": body.StopTimeout,
+    }
+
+
+def runtime_spec(config: dict, host: dict) -> dict:
+    """Keyword arguments of runtime.containers.spec.ContainerSpec."""
+    pids = host.get("PidsLimit") or 0
+    return {
+        "args": [*(config.get("Entrypoint") or []), *config["Cmd"]],
+        "env": config["Env"],
+        "cwd": config["WorkingDir"] or "/",
+        "user": config["User"],
+        "hostname": config["Hostname"],
+        "tty": config["Tty"],
+        "open_stdin": config["OpenStdin"],
+        "stdin_once": config["StdinOnce"],
+        "memory": host.get("Memory", 0),
+        "memory_swap": host.get("MemorySwap", 0),
+        "cpu_shares": host.get("CpuShares", 0),
+        "cpu_quota": host.get("CpuQuota", 0),
+        "cpu_period": host.get("CpuPeriod", 0),
+        "nano_cpus": host.get("NanoCpus", 0),
+        "pids_limit": pids if pids > 0 else 0,
+        "privileged": host.get("Privileged", False),
+        "cap_add": host.get("CapAdd") or [],
+        "cap_drop": host.get("CapDrop") or [],
+        "readonly_rootfs": host.get("ReadonlyRootfs", False),
+        "binds": host.get("Binds") or [],
+        "tmpfs": host.get("Tmpfs") or {},
+        "stop_signal": config["StopSignal"],
+    }
+
+
+def exec_spec(body: ExecCreate, container_config: dict) -> dict:
+    """Keyword arguments of runtime.containers.exec.ExecSpec."""
+    if not body.Cmd:
+        raise BadRequest("no exec command specified")
+    return {
+        "args": body.Cmd,
+        "env": merge_env(container_config.get("Env") or [], body.Env or []),
+        "cwd": body.WorkingDir or container_config.get("WorkingDir") or "/",
+        "user": body.User or container_config.get("User", ""),
+        "tty": body.Tty,
+        "privileged": body.Privileged,
+    }

@@ -1,0 +1,150 @@
+"""Celery tasks: the engine's only door into `runtime/` on a node.
+
+Each task takes JSON arguments and answers `{"ok": value}` or `{"error": {"kind", "message"}}`,
+so a runtime error reaches the API with its meaning intact (see engine.nodes.run_on_node).
+"""
+
+import functools
+from dataclasses import asdict
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+
+from runtime.containers import archive, attach, lifecycle, logs, top
+from runtime.containers.spec import ContainerSpec
+from runtime.errors import NotFound, RuntimeFailure
+from runtime.images import base
+from runtime.images.commit import commit
+from runtime.images.store import ImageStore
+from runtime.layers.changes import changes
+from runtime.paths import RuntimePaths
+
+
+def node_paths() -> RuntimePaths:
+    return RuntimePaths(root=settings.DOCKYARD_ROOT, run=settings.DOCKYARD_RUN_DIR).ensure()
+
+
+def runtime_task(fn):
+    @functools.wraps(fn)
+    def run(*args: Any) -> dict:
+        try:
+            return {"ok": fn(node_paths(), *args)}
+        except RuntimeFailure as e:
+            return {"error": {"kind": type(e).__name__, "message": str(e)}}
+
+    return shared_task(name=f"engine.{fn.__name__}")(run)
+
+
+@runtime_task
+def create_container(paths: RuntimePaths, cid: str, image_id: str, spec: dict) -> dict:
+    store = ImageStore(paths)
+    lowerdirs = store.snapshot_dirs(store.get(image_id))
+    return asdict(lifecycle.create(paths, cid, ContainerSpec(**spec), lowerdirs))
+
+
+@runtime_task
+def start_container(paths: RuntimePaths, cid: str) -> dict:
+    # Attach streams output written from this offset on, so nothing between attach and start
+    # is lost.
+    offset = logs.log_offset(paths, cid)
+    state = lifecycle.start(paths, cid)
+    return {"state": asdict(state), "log_offset": offset}
+
+
+@runtime_task
+def stop_container(paths: RuntimePaths, cid: str, timeout: int, signal: str | None) -> dict:
+    return asdict(lifecycle.stop(paths, cid, timeout, signal))
+
+
+@runtime_task
+def kill_container(paths: RuntimePaths, cid: str, signal: str) -> dict:
+    return asdict(lifecycle.kill(paths, cid, signal))
+
+
+@runtime_task
+def pause_container(paths: RuntimePaths, cid: str) -> dict:
+    return asdict(lifecycle.pause(paths, cid))
+
+
+@runtime_task
+def unpause_container(paths: RuntimePaths, cid: str) -> dict:
+    return asdict(lifecycle.unpause(paths, cid))
+
+
+@runtime_task
+def refresh_container(paths: RuntimePaths, cid: str) -> dict:
+    return asdict(lifecycle.refresh(paths, cid))
+
+
+@runtime_task
+def remove_container(paths: RuntimePaths, cid: str, force: bool) -> None:
+    lifecycle.remove(paths, cid, force)
+
+
+@runtime_task
+def resize_container(paths: RuntimePaths, cid: str, height: int, width: int) -> None:
+    attach.resize(paths, cid, height, width)
+
+
+@runtime_task
+def container_top(paths: RuntimePaths, cid: str, ps_args: str) -> dict:
+    titles, processes = top.top(paths, cid, ps_args)
+    return {"Titles": titles, "Processes": processes}
+
+
+@runtime_task
+def container_changes(paths: RuntimePaths, cid: str, image_id: str) -> list[dict]:
+    store = ImageStore(paths)
+    lowerdirs = store.snapshot_dirs(store.get(image_id))
+    upper = paths.container(cid) / "upper"
+    return [{"Path": c.path, "Kind": c.kind} for c in changes(upper, lowerdirs)]
+
+
+@runtime_task
+def container_path_stat(paths: RuntimePaths, cid: str, path: str) -> dict:
+    return asdict(archive.stat_path(paths, cid, path))
+
+
+@runtime_task
+def commit_container(paths: RuntimePaths, cid: str, image_id: str, options: dict) -> dict:
+    store = ImageStore(paths)
+    image = commit(store, store.get(image_id), paths.container(cid) / "upper", **options)
+    return asdict(image)
+
+
+@runtime_task
+def list_images(paths: RuntimePaths) -> list[dict]:
+    return [asdict(i) for i in ImageStore(paths).list()]
+
+
+@runtime_task
+def tag_image(paths: RuntimePaths, image_id: str, ref: str) -> None:
+    ImageStore(paths).tag(image_id, ref)
+
+
+@runtime_task
+def untag_image(paths: RuntimePaths, ref: str) -> dict:
+    return asdict(ImageStore(paths).untag(ref))
+
+
+@runtime_task
+def remove_image(paths: RuntimePaths, image_id: str) -> None:
+    ImageStore(paths).remove(image_id)
+
+
+@runtime_task
+def import_base_images(paths: RuntimePaths, names: list[str]) -> list[str]:
+    """Build the base images that are missing; answers the tags it built."""
+    store = ImageStore(paths)
+    builders = {"busybox:latest": base.build_busybox, "debian:bookworm": base.build_debian}
+    built = []
+    for name in names:
+        if name not in builders:
+            continue
+        try:
+            store.get(name)
+        except NotFound:
+            builders[name](store)
+            built.append(name)
+    return built

@@ -1,0 +1,142 @@
+"""Content-addressed blob files and staged uploads under DOCKYARD_ROOT/registry.
+
+A blob file appears under its digest only after its bytes were written, fsynced and hashed,
+so a crash leaves at worst a staged file for the garbage collector, never a wrong blob.
+"""
+
+import asyncio
+import fcntl
+import hashlib
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+from django.conf import settings
+
+CHUNK = 1024 * 1024
+
+
+class RangeMismatch(Exception):
+    """A chunk did not start at the current end of the upload or had the wrong length."""
+
+    def __init__(self, size: int):
+        super().__init__(f"upload is at offset {size}")
+        self.size = size
+
+
+class ContentMismatch(Exception):
+    def __init__(self, actual: str):
+        super().__init__(f"content hashes to {actual}")
+        self.actual = actual
+
+
+def registry_root() -> Path:
+    return Path(settings.DOCKYARD_ROOT) / "registry"
+
+
+def blobs_dir() -> Path:
+    return registry_root() / "blobs" / "sha256"
+
+
+def uploads_dir() -> Path:
+    return registry_root() / "uploads"
+
+
+def blob_path(digest: str) -> Path:
+    return blobs_dir() / digest.split(":", 1)[1]
+
+
+def new_staged_file(name: str) -> Path:
+    path = uploads_dir() / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(exist_ok=False)
+    return path
+
+
+def staged_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def append(
+    path: Path,
+    read: Callable[[int], bytes],
+    start: int | None = None,
+    length: int | None = None,
+) -> int:
+    """Append what `read` yields to a staged file; returns the new size.
+
+    `start` and `length` come from a Content-Range header: a chunk that does not begin at the
+    current end, or is not as long as announced, is refused and leaves the file as it was.
+    """
+    with open(path, "r+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        size = os.fstat(f.fileno()).st_size
+        if start is not None and start != size:
+            raise RangeMismatch(size)
+        f.seek(size)
+        written = 0
+        while chunk := read(CHUNK):
+            f.write(chunk)
+            written += len(chunk)
+        if length is not None and written != length:
+            f.truncate(size)
+            raise RangeMismatch(size)
+        f.flush()
+        return size + written
+
+
+def commit(staged: Path, digest: str) -> int:
+    """Move a staged file to its content address if it hashes to `digest`; returns its size."""
+    hasher = hashlib.sha256()
+    size = 0
+    with open(staged, "rb") as f:
+        while chunk := f.read(CHUNK):
+            hasher.update(chunk)
+            size += len(chunk)
+        os.fsync(f.fileno())
+    actual = f"sha256:{hasher.hexdigest()}"
+    if actual != digest:
+        raise ContentMismatch(actual)
+    dest = blob_path(digest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        # A fresh mtime tells the garbage collector this blob is being pushed right now.
+        os.utime(dest)
+        staged.unlink()
+        return size
+    os.replace(staged, dest)
+    dir_fd = os.open(dest.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return size
+
+
+def iter_file(path: Path, start: int, length: int) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        f.seek(start)
+        while length > 0:
+            chunk = f.read(min(CHUNK, length))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
+
+
+async def aiter_file(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
+    # Reads run in a thread so a slow disk never stalls the server's event loop.
+    f = await asyncio.to_thread(open, path, "rb")
+    try:
+        await asyncio.to_thread(f.seek, start)
+        while length > 0:
+            chunk = await asyncio.to_thread(f.read, min(CHUNK, length))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
+    finally:
+        f.close()

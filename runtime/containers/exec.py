@@ -1,0 +1,207 @@
+"""`docker exec`: a process in a running container via `crun exec --process`.
+
+With a tty, crun hands the pty master over a console socket (SCM_RIGHTS); otherwise
+the process talks through three pipes.
+"""
+
+import fcntl
+import json
+import os
+import select
+import socket
+import struct
+import subprocess
+import termios
+import uuid
+from dataclasses import dataclass, field
+
+from runtime.containers.lifecycle import CRUN, bundle, crun_root, refresh, rootfs
+from runtime.containers.spec import ALL_CAPS, resolve_user
+from runtime.containers.state import Status
+from runtime.errors import Conflict, RuntimeFailure
+from runtime.paths import RuntimePaths
+
+CONSOLE_WAIT = 10.0
+
+
+@dataclass
+class ExecSpec:
+    args: list[str]
+    env: list[str] = field(default_factory=list)
+    cwd: str = ""
+    user: str = ""
+    tty: bool = False
+    privileged: bool = False
+
+
+class ExecProcess:
+    """A running exec; `stdin`/`stdout`/`stderr` are fds (all the pty master with a tty)."""
+
+    def __init__(
+        self, proc: subprocess.Popen, pid_file: str, pty_fd: int | None, tmp_files: list[str]
+    ):
+        self._proc = proc
+        self._pid_file = pid_file
+        self._tmp_files = tmp_files
+        self.pty_fd = pty_fd
+        if pty_fd is not None:
+            self.stdin = self.stdout = pty_fd
+            self.stderr = None
+        else:
+            self.stdin = proc.stdin.fileno()
+            self.stdout = proc.stdout.fileno()
+            self.stderr = proc.stderr.fileno()
+
+    @property
+    def pid(self) -> int:
+        try:
+            with open(self._pid_file) as f:
+                return int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def resize(self, height: int, width: int) -> None:
+        if self.pty_fd is not None:
+            fcntl.ioctl(self.pty_fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+    def close_stdin(self) -> None:
+        if self._proc.stdin is not None and not self._proc.stdin.closed:
+            self._proc.stdin.close()
+
+    def wait(self, timeout: float | None = None) -> int:
+        code = self._proc.wait(timeout)
+        for path in self._tmp_files:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        return code
+
+    def close(self) -> None:
+        for stream in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
+            if stream is not None:
+                stream.close()
+        if self.pty_fd is not None:
+            os.close(self.pty_fd)
+            self.pty_fd = None
+
+
+def _process_json(paths: RuntimePaths, cid: str, spec: ExecSpec) -> dict:
+    config = json.loads((bundle(paths, cid) / "config.json").read_text())
+    base = config["process"]
+    user = resolve_user(rootfs(paths, cid), spec.user) if spec.user else None
+    caps = ALL_CAPS if spec.privileged else base["capabilities"]["bounding"]
+    env = list(base["env"])
+    keys = {e.partition("=")[0]: i for i, e in enumerate(env)}
+    for item in spec.env:
+        key = item.partition("=")[0]
+        if key in keys:
+            env[keys[key]] = item
+        else:
+            env.append(item)
+    if spec.tty and "TERM" not in keys:
+        env.append("TERM=xterm")
+    return {
+        "terminal": spec.tty,
+        "user": base["user"]
+        if user is None
+        else {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
+        "args": list(spec.args),
+        "env": env,
+        "cwd": spec.cwd or base.get("cwd", "/"),
+        "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
+        "rlimits": base.get("rlimits", []),
+        "noNewPrivileges": not spec.privileged and base.get("noNewPrivileges", True),
+    }
+
+
+def _receive_pty(listener: socket.socket, proc: subprocess.Popen) -> int:
+    listener.settimeout(0.05)
+    waited = 0.0
+    while waited < CONSOLE_WAIT:
+        try:
+            conn, _ = listener.accept()
+            break
+        except TimeoutError:
+            waited += 0.05
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+                raise RuntimeFailure(err.splitlines()[-1] if err else "exec failed") from None
+    else:
+        raise RuntimeFailure("exec did not open a terminal in time")
+    with conn:
+        conn.setblocking(True)
+        _msg, fds, _flags, _addr = socket.recv_fds(conn, 1024, 1)
+    if not fds:
+        raise RuntimeFailure("exec did not send its terminal")
+    return fds[0]
+
+
+def start_exec(paths: RuntimePaths, cid: str, spec: ExecSpec) -> ExecProcess:
+    if not spec.args:
+        raise RuntimeFailure("no command specified")
+    state = refresh(paths, cid)
+    if state.status == Status.paused:
+        raise Conflict(f"container {cid} is paused, unpause it first")
+    if state.status != Status.running:
+        raise Conflict(f"container {cid} is not running")
+    run_dir = paths.container_run(cid)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    process_file = str(bundle(paths, cid) / f"exec-{tag}.json")
+    pid_file = str(bundle(paths, cid) / f"exec-{tag}.pid")
+    with open(process_file, "w") as f:
+        json.dump(_process_json(paths, cid, spec), f)
+    cmd = [CRUN, "--root", str(crun_root(paths)), "exec", "--process", process_file]
+    cmd += ["--pid-file", pid_file]
+    tmp_files = [process_file, pid_file]
+    if not spec.tty:
+        proc = subprocess.Popen(
+            [*cmd, cid],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+            start_new_session=True,
+        )
+        return ExecProcess(proc, pid_file, None, tmp_files)
+    sock_path = str(run_dir / f"x{tag}.sock")
+    tmp_files.append(sock_path)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(sock_path)
+        listener.listen(1)
+        proc = subprocess.Popen(
+            [*cmd, "--console-socket", sock_path, cid],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            close_fds=True,
+            start_new_session=True,
+        )
+        try:
+            pty_fd = _receive_pty(listener, proc)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            for path in tmp_files:
+                if os.path.exists(path):
+                    os.unlink(path)
+            raise
+    os.set_blocking(pty_fd, True)
+    return ExecProcess(proc, pid_file, pty_fd, tmp_files)
+
+
+def read_all(fd: int, timeout: float = 10.0) -> bytes:
+    """Read from `fd` until EOF (or EIO, how a pty master reports the other side closed)."""
+    out = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            return out
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            return out
+        if not chunk:
+            return out
+        out += chunk

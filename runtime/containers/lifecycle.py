@@ -1,0 +1,491 @@
+"""Container lifecycle: create, start, stop, kill, pause, refresh, remove, under conmon + crun.
+
+Every container has a bundle directory (`paths.container(id)`) holding config.json,
+state.json, the overlay rootfs and conmon's log, attach socket and control fifos; and a
+short run directory for the attach socket symlink. conmon supervises the container and
+writes its exit code to `exit_file(id)`; nothing else needs to stay alive, so containers
+outlive every Dockyard process.
+"""
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from signal import SIGKILL
+
+from inotify_simple import INotify, flags
+
+from runtime import cgroups
+from runtime.containers import mounts
+from runtime.containers.spec import ContainerSpec, build_oci_config, signal_number
+from runtime.containers.state import (
+    ContainerState,
+    Status,
+    load_state,
+    now_rfc3339,
+    save_state,
+    write_json_atomic,
+)
+from runtime.errors import Conflict, NotFound, RuntimeFailure
+from runtime.paths import RuntimePaths
+
+CRUN = shutil.which("crun") or "/usr/bin/crun"
+CONMON = shutil.which("conmon") or "/usr/bin/conmon"
+KILL_WAIT = 30.0
+POLL_S = 0.5
+
+
+def exits_dir(paths: RuntimePaths) -> Path:
+    return paths.root / "exits"
+
+
+def exit_file(paths: RuntimePaths, cid: str) -> Path:
+    return exits_dir(paths) / cid
+
+
+def bundle(paths: RuntimePaths, cid: str) -> Path:
+    return paths.container(cid)
+
+
+def rootfs(paths: RuntimePaths, cid: str) -> Path:
+    return paths.container(cid) / "rootfs"
+
+
+def log_path(paths: RuntimePaths, cid: str) -> Path:
+    return paths.container(cid) / "container.log"
+
+
+def crun_root(paths: RuntimePaths) -> Path:
+    return paths.run / "crun"
+
+
+def crun(paths: RuntimePaths, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [CRUN, "--root", str(crun_root(paths)), *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        close_fds=True,
+    )
+    if check and proc.returncode != 0:
+        raise RuntimeFailure(_crun_message(proc.stderr) or f"crun {args[0]} failed")
+    return proc
+
+
+def _crun_forget(paths: RuntimePaths, cid: str) -> None:
+    if (crun_root(paths) / cid).exists():
+        crun(paths, "delete", "--force", cid, check=False)
+
+
+def _crun_message(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+@contextmanager
+def _locked(paths: RuntimePaths, cid: str) -> Iterator[None]:
+    """Serialises state changes of one container across threads and processes."""
+    try:
+        fd = os.open(paths.container(cid) / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        raise NotFound(f"No such container: {cid}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _swap_accounting() -> bool:
+    if cgroups.version() == "v2":
+        return True
+    return (cgroups.CGROUP_ROOT / "memory" / "memory.memsw.limit_in_bytes").exists()
+
+
+def create(
+    paths: RuntimePaths, cid: str, spec: ContainerSpec, lowerdirs: list[Path]
+) -> ContainerState:
+    """Lay out the bundle, mount the rootfs overlay and write config.json."""
+    if not lowerdirs:
+        raise RuntimeFailure("a container needs at least one image layer")
+    b = bundle(paths, cid)
+    try:
+        b.mkdir(parents=True)
+    except FileExistsError:
+        raise Conflict(f"container {cid} already exists") from None
+    try:
+        for sub in ("upper", "work", "rootfs"):
+            (b / sub).mkdir()
+        write_json_atomic(b / "lowerdirs.json", {"lowerdirs": [str(d) for d in lowerdirs]})
+        write_json_atomic(b / "spec.json", spec.to_dict())
+        mounts.mount_overlay(lowerdirs, b / "upper", b / "work", b / "rootfs")
+        config = build_oci_config(
+            spec, b / "rootfs", cgroups.container_cgroup(cid), swap_accounting=_swap_accounting()
+        )
+        write_json_atomic(b / "config.json", config)
+        state = ContainerState(
+            id=cid,
+            created_at=now_rfc3339(),
+            tty=spec.tty,
+            open_stdin=spec.open_stdin,
+            stdin_once=spec.stdin_once,
+        )
+        save_state(paths, state)
+    except BaseException:
+        mounts.unmount(b / "rootfs")
+        shutil.rmtree(b, ignore_errors=True)
+        raise
+    return state
+
+
+def load_spec(paths: RuntimePaths, cid: str) -> ContainerSpec:
+    try:
+        data = json.loads((paths.container(cid) / "spec.json").read_text())
+    except FileNotFoundError:
+        raise NotFound(f"No such container: {cid}") from None
+    return ContainerSpec.from_dict(data)
+
+
+def remount(paths: RuntimePaths, cid: str) -> None:
+    """Mount the rootfs again if it is not mounted (after a reboot)."""
+    b = bundle(paths, cid)
+    if mounts.is_mounted(b / "rootfs"):
+        return
+    lower = json.loads((b / "lowerdirs.json").read_text())["lowerdirs"]
+    mounts.mount_overlay([Path(d) for d in lower], b / "upper", b / "work", b / "rootfs")
+
+
+def _conmon_alive(pid: int, cid: str) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return bool(cmdline) and cmdline[0].endswith(b"conmon") and cid.encode() in cmdline
+
+
+def _read_pid(path: Path) -> int:
+    try:
+        return int(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _spawn_conmon(paths: RuntimePaths, cid: str, spec: ContainerSpec) -> int:
+    """Run conmon (which runs `crun create`) and return the container's pid."""
+    b = bundle(paths, cid)
+    run_dir = paths.container_run(cid)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    exits_dir(paths).mkdir(parents=True, exist_ok=True)
+    crun_root(paths).mkdir(parents=True, exist_ok=True)
+    cmd = [
+        CONMON,
+        "--api-version",
+        "1",
+        "-c",
+        cid,
+        "-u",
+        cid,
+        "-n",
+        cid,
+        "-r",
+        CRUN,
+        "-b",
+        str(b),
+        "-p",
+        str(b / "pidfile"),
+        "-P",
+        str(b / "conmon.pid"),
+        "-0",
+        str(b),
+        "-l",
+        f"k8s-file:{log_path(paths, cid)}",
+        "--log-size-max",
+        str(spec.log_max_size),
+        "--exit-dir",
+        str(exits_dir(paths)),
+        # conmon would otherwise fsync the log at every exit; Docker does not either.
+        "--no-sync-log",
+        "--socket-dir-path",
+        str(run_dir),
+        "--runtime-arg",
+        "--root",
+        "--runtime-arg",
+        str(crun_root(paths)),
+    ]
+    if spec.open_stdin:
+        cmd.append("-i")
+    if spec.tty:
+        cmd.append("-t")
+    if spec.open_stdin and not spec.stdin_once:
+        cmd.append("--leave-stdin-open")
+    read_end, write_end = os.pipe()
+    try:
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+        env["_OCI_SYNCPIPE"] = str(write_end)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=b,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(write_end,),
+            close_fds=True,
+            start_new_session=True,
+        )
+        os.close(write_end)
+        write_end = -1
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = os.read(read_end, 4096)
+            if not chunk:
+                break
+            line += chunk
+        proc.wait()
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
+    try:
+        reply = json.loads(line.split(b"\n")[0] or b"{}")
+    except ValueError:
+        reply = {}
+    pid = int(reply.get("data", -1))
+    if pid <= 0:
+        message = reply.get("message") or "conmon failed to start the container"
+        raise RuntimeFailure(message.strip())
+    return pid
+
+
+def _clear_run_files(paths: RuntimePaths, cid: str) -> None:
+    b = bundle(paths, cid)
+    for p in (exit_file(paths, cid), b / "oom", b / "pidfile", b / "conmon.pid", b / "attach"):
+        p.unlink(missing_ok=True)
+
+
+def _failure_exit_code(message: str) -> int:
+    lower = message.lower()
+    if "not found" in lower or "no such file" in lower:
+        return 127
+    if "permission denied" in lower:
+        return 126
+    return 128
+
+
+def start(paths: RuntimePaths, cid: str) -> ContainerState:
+    """Start a created or exited container: a fresh conmon + crun run on the same rootfs."""
+    refresh(paths, cid)
+    with _locked(paths, cid):
+        state = load_state(paths, cid)
+        if not state.can_start():
+            raise Conflict(f"container {cid} is {state.status.value}, cannot start it")
+        spec = load_spec(paths, cid)
+        cgroups.prepare_host()
+        remount(paths, cid)
+        _crun_forget(paths, cid)
+        _clear_run_files(paths, cid)
+        try:
+            pid = _spawn_conmon(paths, cid, spec)
+            crun(paths, "start", cid)
+        except RuntimeFailure as err:
+            _crun_forget(paths, cid)
+            _stop_conmon(paths, cid)
+            state.error = str(err)
+            state.exit_code = _failure_exit_code(str(err))
+            save_state(paths, state)
+            raise
+        was_started = state.started_at != "0001-01-01T00:00:00Z"
+        state.status = Status.running
+        state.pid = pid
+        state.conmon_pid = _read_pid(bundle(paths, cid) / "conmon.pid")
+        state.started_at = now_rfc3339()
+        state.finished_at = "0001-01-01T00:00:00Z"
+        state.exit_code = 0
+        state.oom_killed = False
+        state.error = ""
+        if was_started:
+            state.restart_count += 1
+        save_state(paths, state)
+        return state
+
+
+def _stop_conmon(paths: RuntimePaths, cid: str) -> None:
+    pid = _read_pid(bundle(paths, cid) / "conmon.pid")
+    if _conmon_alive(pid, cid):
+        try:
+            os.kill(pid, SIGKILL)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 5
+        while _conmon_alive(pid, cid) and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+
+def refresh(paths: RuntimePaths, cid: str) -> ContainerState:
+    """Record an exit conmon saw: exit code, finish time, OOM kill; then free the runtime."""
+    with _locked(paths, cid):
+        state = load_state(paths, cid)
+        if state.status not in (Status.running, Status.paused, Status.restarting):
+            return state
+        finished_ns, text = _read_exit_file(paths, cid)
+        if text is None:
+            if _conmon_alive(state.conmon_pid, cid):
+                return state
+            # conmon writes the exit file just before it exits: look once more.
+            finished_ns, text = _read_exit_file(paths, cid)
+        cgroup = cgroups.container_cgroup(cid)
+        if text is None:
+            state.exit_code = 255
+            state.error = "container supervisor exited unexpectedly"
+            finished_ns = time.time_ns()
+        else:
+            try:
+                state.exit_code = int(text)
+            except ValueError:
+                state.exit_code = 255
+        state.oom_killed = (bundle(paths, cid) / "oom").exists() or cgroups.oom_kills(cgroup) > 0
+        _crun_forget(paths, cid)
+        cgroups.remove(cgroup)
+        state.status = Status.exited
+        state.pid = 0
+        state.conmon_pid = 0
+        state.finished_at = now_rfc3339(finished_ns)
+        save_state(paths, state)
+        return state
+
+
+def _read_exit_file(paths: RuntimePaths, cid: str) -> tuple[int, str | None]:
+    ef = exit_file(paths, cid)
+    try:
+        return ef.stat().st_mtime_ns, ef.read_text().strip()
+    except FileNotFoundError:
+        return 0, None
+
+
+def wait_exit(paths: RuntimePaths, cid: str, timeout: float | None = None) -> bool:
+    """Wait until conmon records the container's exit; False on timeout."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    ef = exit_file(paths, cid)
+    exits_dir(paths).mkdir(parents=True, exist_ok=True)
+    with INotify() as inotify:
+        inotify.add_watch(exits_dir(paths), flags.CLOSE_WRITE | flags.MOVED_TO | flags.CREATE)
+        while not ef.exists():
+            state = load_state(paths, cid)
+            if state.status not in (Status.running, Status.paused, Status.restarting):
+                return True
+            if not _conmon_alive(state.conmon_pid, cid):
+                return True
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            # Wake at least every POLL_S to notice a conmon that died without an exit file.
+            inotify.read(timeout=int(1000 * min(POLL_S, left if left is not None else POLL_S)))
+    return True
+
+
+def wait(paths: RuntimePaths, cid: str, timeout: float | None = None) -> ContainerState:
+    """Block until the container is no longer running and return its final state."""
+    wait_exit(paths, cid, timeout)
+    return refresh(paths, cid)
+
+
+def _signal(paths: RuntimePaths, cid: str, signum: int) -> None:
+    proc = crun(paths, "kill", cid, str(signum), check=False)
+    if proc.returncode != 0 and not exit_file(paths, cid).exists():
+        raise RuntimeFailure(_crun_message(proc.stderr) or "cannot signal the container")
+
+
+def kill(paths: RuntimePaths, cid: str, signal: str = "SIGKILL") -> ContainerState:
+    signum = signal_number(signal)
+    state = refresh(paths, cid)
+    if not state.can_kill():
+        raise Conflict(f"container {cid} is not running")
+    _signal(paths, cid, signum)
+    if state.status == Status.paused and signum == 9:
+        # A frozen task cannot act on SIGKILL until it is thawed.
+        crun(paths, "resume", cid, check=False)
+        _set_status(paths, cid, Status.running)
+    if signum == 9:
+        wait_exit(paths, cid, KILL_WAIT)
+    return refresh(paths, cid)
+
+
+def _set_status(paths: RuntimePaths, cid: str, status: Status) -> ContainerState:
+    with _locked(paths, cid):
+        state = load_state(paths, cid)
+        if state.status in (Status.running, Status.paused):
+            state.status = status
+            save_state(paths, state)
+        return state
+
+
+def stop(
+    paths: RuntimePaths, cid: str, timeout: int = 10, signal: str | None = None
+) -> ContainerState:
+    """Send the stop signal, SIGKILL after `timeout` seconds, and wait for the exit."""
+    state = refresh(paths, cid)
+    if not state.can_stop():
+        return state
+    signum = signal_number(signal or load_spec(paths, cid).stop_signal)
+    _signal(paths, cid, signum)
+    if state.status == Status.paused:
+        crun(paths, "resume", cid, check=False)
+        _set_status(paths, cid, Status.running)
+    if timeout < 0 or not wait_exit(paths, cid, timeout):
+        _signal(paths, cid, 9)
+        if not wait_exit(paths, cid, KILL_WAIT):
+            raise RuntimeFailure(f"container {cid} did not exit after SIGKILL")
+    return refresh(paths, cid)
+
+
+def pause(paths: RuntimePaths, cid: str) -> ContainerState:
+    state = refresh(paths, cid)
+    if not state.can_pause():
+        raise Conflict(f"container {cid} is {state.status.value}, cannot pause it")
+    crun(paths, "pause", cid)
+    return _set_status(paths, cid, Status.paused)
+
+
+def unpause(paths: RuntimePaths, cid: str) -> ContainerState:
+    state = refresh(paths, cid)
+    if not state.can_unpause():
+        raise Conflict(f"container {cid} is not paused")
+    crun(paths, "resume", cid)
+    return _set_status(paths, cid, Status.running)
+
+
+def remove(paths: RuntimePaths, cid: str, force: bool = False) -> None:
+    """Delete the container: no mount, cgroup, conmon or file of it is left."""
+    state = refresh(paths, cid)
+    if not state.can_remove(force):
+        raise Conflict(
+            f"cannot remove container {cid}: container is {state.status.value}: "
+            "stop the container before removing or force remove"
+        )
+    if state.running:
+        kill(paths, cid, "SIGKILL")
+    with _locked(paths, cid):
+        state = load_state(paths, cid)
+        state.status = Status.removing
+        save_state(paths, state)
+        _crun_forget(paths, cid)
+        _stop_conmon(paths, cid)
+        cgroups.remove(cgroups.container_cgroup(cid))
+        b = bundle(paths, cid)
+        mounts.unmount(b / "rootfs")
+        shutil.rmtree(paths.container_run(cid), ignore_errors=True)
+        exit_file(paths, cid).unlink(missing_ok=True)
+        shutil.rmtree(b)
+
+
+def list_ids(paths: RuntimePaths) -> list[str]:
+    if not paths.containers.is_dir():
+        return []
+    return sorted(p.name for p in paths.containers.iterdir() if (p / "state.json").exists())

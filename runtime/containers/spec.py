@@ -1,0 +1,458 @@
+"""The container configuration and its translation into an OCI runtime `config.json`.
+
+`build_oci_config` is a pure function of the spec and the rootfs contents (only the
+container's own /etc/passwd and /etc/group are read), so it is unit-tested without root.
+"""
+
+import os
+import resource
+import signal
+import stat
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runtime.errors import InvalidInput
+
+MiB = 1024 * 1024
+
+DEFAULT_CAPS = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+]
+
+ALL_CAPS = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+]
+
+MASKED_PATHS = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+]
+
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+# (path, type, major, minor): the nodes every container gets, as in Docker.
+DEFAULT_DEVICES = [
+    ("/dev/null", "c", 1, 3),
+    ("/dev/zero", "c", 1, 5),
+    ("/dev/full", "c", 1, 7),
+    ("/dev/random", "c", 1, 8),
+    ("/dev/urandom", "c", 1, 9),
+    ("/dev/tty", "c", 5, 0),
+]
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_NOFILE = 1048576
+
+# Linux resource numbers; the resource module lacks several of them.
+RLIMITS = {
+    "cpu": 0,
+    "fsize": 1,
+    "data": 2,
+    "stack": 3,
+    "core": 4,
+    "rss": 5,
+    "nproc": 6,
+    "nofile": 7,
+    "memlock": 8,
+    "as": 9,
+    "locks": 10,
+    "sigpending": 11,
+    "msgqueue": 12,
+    "nice": 13,
+    "rtprio": 14,
+    "rttime": 15,
+}
+
+
+@dataclass
+class Ulimit:
+    name: str
+    soft: int
+    hard: int
+
+
+@dataclass
+class ContainerSpec:
+    args: list[str]
+    env: list[str] = field(default_factory=list)
+    cwd: str = "/"
+    user: str = ""
+    hostname: str = ""
+    tty: bool = False
+    open_stdin: bool = False
+    stdin_once: bool = False
+    memory: int = 0
+    memory_swap: int = 0
+    cpu_shares: int = 0
+    cpu_quota: int = 0
+    cpu_period: int = 0
+    nano_cpus: int = 0
+    pids_limit: int = 0
+    privileged: bool = False
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    readonly_rootfs: bool = False
+    binds: list[str] = field(default_factory=list)
+    tmpfs: dict[str, str] = field(default_factory=dict)
+    network_ns: str | None = None
+    ulimits: list[Ulimit] = field(default_factory=list)
+    stop_signal: str = "SIGTERM"
+    log_max_size: int = 10 * MiB
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ContainerSpec":
+        data = dict(data)
+        data["ulimits"] = [Ulimit(**u) for u in data.get("ulimits", [])]
+        return cls(**data)
+
+
+@dataclass
+class ProcessUser:
+    uid: int
+    gid: int
+    additional_gids: list[int]
+    home: str
+
+
+def signal_number(name: str | int) -> int:
+    """'SIGTERM', 'TERM', '15' or 15 -> 15."""
+    if isinstance(name, int):
+        return name
+    text = name.strip().upper()
+    if text.isdigit():
+        return int(text)
+    if not text.startswith("SIG"):
+        text = "SIG" + text
+    try:
+        return int(signal.Signals[text])
+    except KeyError:
+        raise InvalidInput(f"invalid signal: {name}") from None
+
+
+def _read_db(rootfs: Path, name: str) -> list[list[str]]:
+    """Rows of the container's /etc/<name>; never follows a symlink out of the rootfs."""
+    etc = rootfs / "etc"
+    try:
+        if stat.S_ISLNK(os.lstat(etc).st_mode):
+            return []
+        fd = os.open(etc / name, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return []
+    with os.fdopen(fd) as f:
+        return [line.rstrip("\n").split(":") for line in f if line.strip() and line[0] != "#"]
+
+
+def _lookup_group(groups: list[list[str]], value: str) -> int:
+    if value.isdigit():
+        return int(value)
+    for row in groups:
+        if len(row) >= 3 and row[0] == value:
+            return int(row[2])
+    raise InvalidInput(f"unable to find group {value}: no matching entries in group file")
+
+
+def resolve_user(rootfs: Path, user: str) -> ProcessUser:
+    """Docker's --user: "uid", "uid:gid", "name" or "name:group", via the container's files."""
+    passwd = _read_db(rootfs, "passwd")
+    groups = _read_db(rootfs, "group")
+    name_part, _, group_part = (user or "0").partition(":")
+    uid, gid, home, username = None, None, "/", None
+    for row in passwd:
+        if len(row) < 6:
+            continue
+        if (name_part.isdigit() and row[2] == name_part) or row[0] == name_part:
+            uid, gid, home, username = int(row[2]), int(row[3]), row[5] or "/", row[0]
+            break
+    if uid is None:
+        if not name_part.isdigit():
+            raise InvalidInput(
+                f"unable to find user {name_part}: no matching entries in passwd file"
+            )
+        uid, gid = int(name_part), 0
+    if group_part:
+        gid = _lookup_group(groups, group_part)
+    extra: list[int] = []
+    if username is not None and not group_part:
+        for row in groups:
+            if len(row) >= 4 and username in row[3].split(",") and int(row[2]) != gid:
+                extra.append(int(row[2]))
+    return ProcessUser(uid=uid, gid=gid, additional_gids=extra, home=home)
+
+
+def _cap_name(cap: str) -> str:
+    cap = cap.strip().upper()
+    return cap if cap.startswith("CAP_") else "CAP_" + cap
+
+
+def capabilities(spec_privileged: bool, cap_add: list[str], cap_drop: list[str]) -> list[str]:
+    if spec_privileged:
+        return list(ALL_CAPS)
+    add = [_cap_name(c) for c in cap_add]
+    drop = [_cap_name(c) for c in cap_drop]
+    for c in add + drop:
+        if c != "CAP_ALL" and c not in ALL_CAPS:
+            raise InvalidInput(f"unknown capability: {c}")
+    caps = list(ALL_CAPS) if "CAP_ALL" in add else list(DEFAULT_CAPS)
+    caps += [c for c in add if c not in caps and c != "CAP_ALL"]
+    if "CAP_ALL" in drop:
+        caps = [c for c in caps if c in add]
+    return [c for c in caps if c not in drop]
+
+
+def process_env(env: list[str], tty: bool, hostname: str, home: str) -> list[str]:
+    keys = {e.partition("=")[0] for e in env}
+    out = []
+    if "PATH" not in keys:
+        out.append(DEFAULT_PATH)
+    if hostname and "HOSTNAME" not in keys:
+        out.append(f"HOSTNAME={hostname}")
+    if tty and "TERM" not in keys:
+        out.append("TERM=xterm")
+    if "HOME" not in keys:
+        out.append(f"HOME={home}")
+    return out + list(env)
+
+
+def _rlimits(ulimits: list[Ulimit]) -> list[dict[str, Any]]:
+    wanted = {"nofile": (DEFAULT_NOFILE, DEFAULT_NOFILE)}
+    for u in ulimits:
+        if u.name not in RLIMITS:
+            raise InvalidInput(f"invalid ulimit type: {u.name}")
+        wanted[u.name] = (u.soft, u.hard)
+    out = []
+    for name, (soft, hard) in sorted(wanted.items()):
+        # Raising a hard limit needs CAP_SYS_RESOURCE on the host, which it may lack.
+        _, host_hard = resource.getrlimit(RLIMITS[name])
+        if host_hard != resource.RLIM_INFINITY:
+            hard = min(hard, host_hard)
+        soft = min(soft, hard)
+        out.append({"type": f"RLIMIT_{name.upper()}", "soft": soft, "hard": hard})
+    return out
+
+
+def _mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
+    sys_opts = ["nosuid", "noexec", "nodev", "ro"]
+    mounts: list[dict[str, Any]] = [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": sys_opts[:3]},
+        {
+            "destination": "/dev",
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+        },
+        {
+            "destination": "/dev/pts",
+            "type": "devpts",
+            "source": "devpts",
+            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        },
+        {
+            "destination": "/dev/shm",
+            "type": "tmpfs",
+            "source": "shm",
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        },
+        {
+            "destination": "/dev/mqueue",
+            "type": "mqueue",
+            "source": "mqueue",
+            "options": sys_opts[:3],
+        },
+        {
+            "destination": "/sys",
+            "type": "sysfs",
+            "source": "sysfs",
+            "options": sys_opts if not spec.privileged else sys_opts[:3],
+        },
+        {
+            "destination": "/sys/fs/cgroup",
+            "type": "cgroup",
+            "source": "cgroup",
+            "options": sys_opts[:3] + ["relatime", "ro"],
+        },
+    ]
+    for dst, opts in spec.tmpfs.items():
+        extra = [o for o in opts.split(",") if o] if opts else []
+        mounts.append(
+            {
+                "destination": dst,
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "nodev", "noexec"] + extra,
+            }
+        )
+    for bind in spec.binds:
+        parts = bind.split(":")
+        if len(parts) not in (2, 3) or not parts[0].startswith("/") or not parts[1].startswith("/"):
+            raise InvalidInput(f"invalid bind mount spec: {bind}")
+        opts = parts[2].split(",") if len(parts) == 3 else []
+        mode = "ro" if "ro" in opts else "rw"
+        mounts.append(
+            {
+                "destination": parts[1],
+                "type": "bind",
+                "source": parts[0],
+                "options": ["rbind", mode, "rprivate"],
+            }
+        )
+    return mounts
+
+
+def _resources(spec: ContainerSpec, swap_accounting: bool) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    if spec.privileged:
+        res["devices"] = [{"allow": True, "access": "rwm"}]
+    else:
+        res["devices"] = [{"allow": False, "access": "rwm"}] + [
+            {"allow": True, "type": t, "major": ma, "minor": mi, "access": "rwm"}
+            for _, t, ma, mi in DEFAULT_DEVICES
+        ]
+        res["devices"] += [
+            {"allow": True, "type": "c", "major": 136, "access": "rwm"},
+            {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
+        ]
+    memory: dict[str, int] = {}
+    if spec.memory:
+        memory["limit"] = spec.memory
+        if swap_accounting:
+            # Docker's default: as much swap as memory, unless told otherwise.
+            memory["swap"] = spec.memory_swap if spec.memory_swap else 2 * spec.memory
+    elif spec.memory_swap and swap_accounting:
+        memory["swap"] = spec.memory_swap
+    if memory:
+        res["memory"] = memory
+    cpu: dict[str, int] = {}
+    if spec.cpu_shares:
+        cpu["shares"] = spec.cpu_shares
+    if spec.nano_cpus:
+        cpu["period"] = 100_000
+        cpu["quota"] = spec.nano_cpus * 100_000 // 1_000_000_000
+    else:
+        if spec.cpu_period:
+            cpu["period"] = spec.cpu_period
+        if spec.cpu_quota:
+            cpu["quota"] = spec.cpu_quota
+    if cpu:
+        res["cpu"] = cpu
+    if spec.pids_limit:
+        res["pids"] = {"limit": spec.pids_limit}
+    return res
+
+
+def build_oci_config(
+    spec: ContainerSpec, rootfs: Path, cgroup_path: str, *, swap_accounting: bool = True
+) -> dict[str, Any]:
+    """The OCI runtime config for `spec`; `rootfs` is read only for the user database."""
+    if not spec.args:
+        raise InvalidInput("no command specified")
+    user = resolve_user(rootfs, spec.user)
+    caps = capabilities(spec.privileged, spec.cap_add, spec.cap_drop)
+    namespaces: list[dict[str, str]] = [
+        {"type": "pid"},
+        {"type": "ipc"},
+        {"type": "uts"},
+        {"type": "mount"},
+    ]
+    if spec.network_ns is None:
+        namespaces.append({"type": "network"})
+    elif spec.network_ns != "host":
+        namespaces.append({"type": "network", "path": spec.network_ns})
+    linux: dict[str, Any] = {
+        "namespaces": namespaces,
+        "cgroupsPath": cgroup_path,
+        "resources": _resources(spec, swap_accounting),
+        "devices": []
+        if spec.privileged
+        else [
+            {"path": p, "type": t, "major": ma, "minor": mi, "fileMode": 0o666, "uid": 0, "gid": 0}
+            for p, t, ma, mi in DEFAULT_DEVICES
+        ],
+    }
+    if not spec.privileged:
+        linux["maskedPaths"] = list(MASKED_PATHS)
+        linux["readonlyPaths"] = list(READONLY_PATHS)
+    process: dict[str, Any] = {
+        "terminal": spec.tty,
+        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
+        "args": list(spec.args),
+        "env": process_env(spec.env, spec.tty, spec.hostname, user.home),
+        "cwd": spec.cwd or "/",
+        "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
+        "rlimits": _rlimits(spec.ulimits),
+        "noNewPrivileges": not spec.privileged,
+    }
+    if spec.tty:
+        process["consoleSize"] = {"height": 24, "width": 80}
+    config: dict[str, Any] = {
+        "ociVersion": "1.0.2",
+        "process": process,
+        "root": {"path": "rootfs", "readonly": spec.readonly_rootfs},
+        "mounts": _mounts(spec),
+        "linux": linux,
+    }
+    if spec.hostname:
+        config["hostname"] = spec.hostname
+    return config

@@ -1,0 +1,1 @@
+"""Layer tars: applying them safely, reading overlay changes, writing them back out."""

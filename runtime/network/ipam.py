@@ -1,0 +1,43 @@
+"""Address allocation inside one subnet, on the `ipam` part of the locked state.
+
+Addresses are handed out in order after the last one given (as Docker does), so a
+freed address is not reused at once by the next container.
+"""
+
+import ipaddress
+from typing import Any
+
+from runtime.errors import Conflict, InvalidInput, RuntimeFailure
+
+
+def allocate(
+    pool: dict[str, Any], subnet: str, gateway: str, owner: str, requested: str | None = None
+) -> str:
+    """Reserve an address of `subnet` for `owner`; `pool` is one network's IPAM record."""
+    net = ipaddress.ip_network(subnet)
+    used: dict[str, str] = pool.setdefault("allocated", {})
+    if requested:
+        addr = ipaddress.ip_address(requested)
+        if addr not in net or addr in (net.network_address, net.broadcast_address):
+            raise InvalidInput(f"address {requested} is not usable in subnet {subnet}")
+        if str(addr) == gateway or used.get(str(addr), owner) != owner:
+            raise Conflict(f"address {requested} is already in use")
+        used[str(addr)] = owner
+        return str(addr)
+    hosts = net.num_addresses - 2
+    first = int(net.network_address) + 1
+    last = pool.get("last")
+    start = (int(ipaddress.ip_address(last)) - first + 1) if last else 0
+    for step in range(hosts):
+        candidate = str(ipaddress.ip_address(first + (start + step) % hosts))
+        if candidate != gateway and candidate not in used:
+            used[candidate] = owner
+            pool["last"] = candidate
+            return candidate
+    raise RuntimeFailure(f"no free address left in subnet {subnet}")
+
+
+def release(pool: dict[str, Any], address: str, owner: str) -> None:
+    used = pool.get("allocated", {})
+    if used.get(address) == owner:
+        del used[address]

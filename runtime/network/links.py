@@ -1,0 +1,124 @@
+"""Netlink work through pyroute2: bridges, veth pairs, named network namespaces, sysctls."""
+
+import contextlib
+import os
+from pathlib import Path
+
+from pyroute2 import IPRoute, netns
+from pyroute2.netlink.exceptions import NetlinkError
+
+NETNS_DIR = Path("/run/netns")
+
+
+def _sysctl(path: str, value: str) -> None:
+    Path("/proc/sys", path).write_text(value)
+
+
+def enable_ip_forward() -> None:
+    _sysctl("net/ipv4/ip_forward", "1")
+
+
+def ensure_bridge(name: str, gateway: str, prefixlen: int) -> None:
+    """Create the bridge with its gateway address if missing; idempotent."""
+    with IPRoute() as ipr:
+        found = ipr.link_lookup(ifname=name)
+        if not found:
+            ipr.link("add", ifname=name, kind="bridge")
+            found = ipr.link_lookup(ifname=name)
+        index = found[0]
+        have = {(a.get("address"), a["prefixlen"]) for a in ipr.get_addr(index=index, family=2)}
+        if (gateway, prefixlen) not in have:
+            ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen)
+        ipr.link("set", index=index, state="up")
+    # Lets DNAT send 127.0.0.1-sourced packets (published ports reached via loopback)
+    # out through this bridge; postrouting masquerades them.
+    _sysctl(f"net/ipv4/conf/{name}/route_localnet", "1")
+
+
+def delete_link(name: str) -> None:
+    with IPRoute() as ipr:
+        for index in ipr.link_lookup(ifname=name):
+            with contextlib.suppress(NetlinkError):
+                ipr.link("del", index=index)
+
+
+def links_with_prefix(prefix: str) -> list[str]:
+    with IPRoute() as ipr:
+        names = [link.get("ifname") for link in ipr.get_links()]
+    return [n for n in names if n and n.startswith(prefix)]
+
+
+def netns_path(name: str) -> str:
+    return str(NETNS_DIR / name)
+
+
+def create_netns(name: str) -> str:
+    """A named namespace (visible to `ip netns`) with loopback up; returns its path."""
+    path = netns_path(name)
+    if not os.path.exists(path):
+        netns.create(name)
+    with IPRoute(netns=path, flags=0) as ns:
+        ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
+    return path
+
+
+def remove_netns(name: str) -> None:
+    path = netns_path(name)
+    if os.path.exists(path):
+        netns.remove(path)
+
+
+def netns_with_prefix(prefix: str) -> list[str]:
+    try:
+        return sorted(n for n in os.listdir(NETNS_DIR) if n.startswith(prefix))
+    except FileNotFoundError:
+        return []
+
+
+def attach_veth(
+    *,
+    bridge: str,
+    host_ifname: str,
+    temp_peer: str,
+    ns_path: str,
+    ifname: str,
+    ip: str,
+    prefixlen: int,
+    default_gateway: str | None,
+) -> str:
+    """Plug a new veth pair into `bridge` and the namespace; returns the container end's MAC."""
+    with IPRoute() as ipr:
+        delete_link(host_ifname)
+        ipr.link("add", ifname=host_ifname, kind="veth", peer={"ifname": temp_peer})
+        host_index = ipr.link_lookup(ifname=host_ifname)[0]
+        peer_index = ipr.link_lookup(ifname=temp_peer)[0]
+        bridge_index = ipr.link_lookup(ifname=bridge)[0]
+        ipr.link("set", index=host_index, master=bridge_index, state="up")
+        fd = os.open(ns_path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            ipr.link("set", index=peer_index, net_ns_fd=fd)
+        finally:
+            os.close(fd)
+    with IPRoute(netns=ns_path, flags=0) as ns:
+        index = ns.link_lookup(ifname=temp_peer)[0]
+        ns.link("set", index=index, ifname=ifname)
+        ns.addr("add", index=index, address=ip, prefixlen=prefixlen)
+        ns.link("set", index=index, state="up")
+        if default_gateway:
+            ns.route("add", dst="0.0.0.0/0", gateway=default_gateway)
+        return ns.get_links(index)[0].get("address")
+
+
+def set_default_route(ns_path: str, gateway: str) -> None:
+    with IPRoute(netns=ns_path, flags=0) as ns:
+        ns.route("replace", dst="0.0.0.0/0", gateway=gateway)
+
+
+def interfaces_in(ns_path: str) -> list[str]:
+    with IPRoute(netns=ns_path, flags=0) as ns:
+        return [link.get("ifname") for link in ns.get_links()]
+
+
+def has_default_route(ns_path: str) -> bool:
+    with IPRoute(netns=ns_path, flags=0) as ns:
+        return any(r["dst_len"] == 0 for r in ns.get_routes(family=2, table=254))

@@ -1,0 +1,63 @@
+"""Values the network layer hands to callers and keeps on disk."""
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class NetworkConfig:
+    name: str
+    id: str
+    bridge: str
+    subnet: str
+    gateway: str
+    internal: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "NetworkConfig":
+        return cls(**data)
+
+
+@dataclass
+class Endpoint:
+    """One container's attachment to one network."""
+
+    container_id: str
+    network: str
+    network_id: str
+    ifname: str
+    host_ifname: str
+    ip: str
+    prefixlen: int
+    gateway: str
+    mac: str
+    aliases: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Endpoint":
+        return cls(**data)
+
+
+@dataclass
+class PortBinding:
+    """`host_ip:host_port -> container_port/proto`; host_port 0 asks for a free port."""
+
+    host_ip: str
+    host_port: int
+    container_port: int
+    proto: str = "tcp"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "PortBinding":
+        return cls(**data)

@@ -1,0 +1,1 @@
+"""Content-addressed storage: blobs by sha256 digest."""

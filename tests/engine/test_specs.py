@@ -1,0 +1,79 @@
+"""Docker's rules for merging a create request with the image's config."""
+
+import pytest
+
+from engine.api.schemas import ContainerCreate, ExecCreate
+from engine.errors import BadRequest
+from engine.specs import container_config, exec_spec, merge_env, runtime_spec
+
+IMAGE = {
+    "config": {
+        "Env": ["PATH=/bin", "LANG=C"],
+        "Cmd": ["sh"],
+        "WorkingDir": "/srv",
+        "User": "1000",
+        "StopSignal": "SIGQUIT",
+        "Labels": {"from": "image"},
+    }
+}
+CID = "ab" * 32
+
+
+def config(**body):
+    return container_config(ContainerCreate(Image="busybox", **body), IMAGE, CID)
+
+
+def test_image_command_runs_when_none_is_given():
+    c = config()
+    assert c["Cmd"] == ["sh"] and c["Entrypoint"] is None
+    assert runtime_spec(c, {})["args"] == ["sh"]
+
+
+def test_a_given_command_replaces_the_image_command():
+    assert runtime_spec(config(Cmd=["echo", "hi"]), {})["args"] == ["echo", "hi"]
+
+
+def test_an_entrypoint_override_drops_the_image_command():
+    c = config(Entrypoint=["/bin/env"])
+    assert runtime_spec(c, {})["args"] == ["/bin/env"]
+
+
+def test_a_bare_string_command_is_one_argument():
+    assert config(Cmd="true")["Cmd"] == ["true"]
+
+
+def test_request_env_overrides_image_env_by_name():
+    c = config(Env=["LANG=en_US.UTF-8", "EXTRA=1"])
+    assert c["Env"] == ["PATH=/bin", "LANG=en_US.UTF-8", "EXTRA=1"]
+
+
+def test_path_is_always_set():
+    assert merge_env([], ["A=1"])[0].startswith("PATH=")
+
+
+def test_image_defaults_fill_what_the_request_leaves_out():
+    c = config()
+    assert (c["WorkingDir"], c["User"], c["StopSignal"]) == ("/srv", "1000", "SIGQUIT")
+    assert c["Hostname"] == CID[:12]
+    assert c["Labels"] == {"from": "image"}
+
+
+def test_no_command_anywhere_is_refused():
+    with pytest.raises(BadRequest, match="no command"):
+        container_config(ContainerCreate(Image="scratch"), {"config": {}}, CID)
+
+
+def test_limits_pass_to_the_runtime():
+    spec = runtime_spec(config(), {"Memory": 64 << 20, "PidsLimit": -1, "CpuShares": 512})
+    assert spec["memory"] == 64 << 20 and spec["pids_limit"] == 0 and spec["cpu_shares"] == 512
+
+
+def test_exec_inherits_the_container_environment():
+    body = ExecCreate(Cmd=["env"], Env=["X=1"])
+    spec = exec_spec(body, config())
+    assert "X=1" in spec["env"] and "LANG=C" in spec["env"] and spec["cwd"] == "/srv"
+
+
+def test_exec_without_a_command_is_refused():
+    with pytest.raises(BadRequest):
+        exec_spec(ExecCreate(), config())
