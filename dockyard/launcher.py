@@ -424,7 +424,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     services = [s for s in args.only.split(",") if s] if args.only else None
+    # A closed terminal or a service manager stops the platform as Ctrl-C does.
     signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGHUP, _raise_stop)
     platform = Platform(log_dir=args.log_dir, services=services)
     try:
         print(f"Starting {', '.join(platform.names)}...", flush=True)
@@ -446,8 +448,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         # A second Ctrl-C must not cut the shutdown short and leave children behind.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
         platform.stop()
 
 

@@ -1,19 +1,26 @@
-"""Engine API routes, with or without Docker's `/v<version>/` prefix."""
+"""Engine API routes, with or without Docker's `/v<version>/` prefix.
 
-from django.urls import re_path
+Each area's own route list comes before the generic `images/<name>` routes, which would
+otherwise swallow paths such as `images/create`.
+"""
 
-from .api import containers, execs, images, system
-
-V = r"^(?:v(?P<version>[0-9][0-9.]*)/)?"
-ID = r"(?P<ref>[^/]+)"
-NAME = r"(?P<name>.+?)"
-
-
-def api(pattern: str, view, name: str):
-    return re_path(V + pattern + "$", view, name=f"engine-{name}")
-
+from .api import (
+    archives_urls,
+    build_urls,
+    containers,
+    distribution_urls,
+    execs,
+    images,
+    networks_urls,
+    system,
+)
+from .api.routes import ID, NAME, api
 
 urlpatterns = [
+    *networks_urls.urlpatterns,
+    *distribution_urls.urlpatterns,
+    *archives_urls.urlpatterns,
+    *build_urls.urlpatterns,
     api(r"_ping", system.ping, "ping"),
     api(r"version", system.version, "version"),
     api(r"info", system.info, "info"),
@@ -44,6 +51,7 @@ urlpatterns = [
     api(r"exec/(?P<exec_id>[^/]+)/resize", execs.resize, "exec-resize"),
     api(r"exec/(?P<exec_id>[^/]+)/json", execs.inspect, "exec-inspect"),
     api(r"images/json", images.list_images, "image-list"),
+    api(r"images/prune", images.prune, "image-prune"),
     api(rf"images/{NAME}/json", images.inspect, "image-inspect"),
     api(rf"images/{NAME}/history", images.history, "image-history"),
     api(rf"images/{NAME}/tag", images.tag, "image-tag"),

@@ -9,7 +9,7 @@ from runtime.errors import RuntimeFailure
 from ..errors import ApiError
 from ..models import Container
 from ..services.containers import do_remove, do_start, record_exit
-from ..tasks import node_paths
+from ..tasks.base import node_paths
 
 log = logging.getLogger(__name__)
 

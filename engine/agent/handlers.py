@@ -15,7 +15,7 @@ from runtime.errors import InvalidInput, NotFound
 from ..events import Subscription, container_group
 from ..models import Container, ExecInstance
 from ..streams.client import CHUNK
-from ..tasks import node_paths
+from ..tasks.base import node_paths
 from .context import StreamContext
 from .statsjson import stats_json
 

@@ -18,7 +18,7 @@ from ..models import Container, Node
 from ..nodes import local_node
 from ..services.containers import record_exit
 from ..streams import agent_channel
-from ..tasks import node_paths
+from ..tasks.base import node_paths
 from .context import StreamContext
 from .exits import after_exit, record
 from .handlers import EXEC_STREAMS, HANDLERS, attach_drained

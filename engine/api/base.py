@@ -76,6 +76,20 @@ def parse_body(request: HttpRequest, model: type[BaseModel], *, optional: bool =
         raise BadRequest(describe(e)) from None
 
 
+def parse_filters(request: HttpRequest) -> dict[str, list[str]]:
+    """Docker's `filters` query: JSON mapping a name to a list or to a {value: true} map."""
+    raw = request.GET.get("filters")
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        raise BadRequest("invalid filters: not JSON") from None
+    if not isinstance(parsed, dict):
+        raise BadRequest("invalid filters: a JSON object is expected")
+    return {k: list(v.keys() if isinstance(v, dict) else v) for k, v in parsed.items()}
+
+
 def flag(request: HttpRequest, name: str, default: bool = False) -> bool:
     value = request.GET.get(name)
     if value is None:

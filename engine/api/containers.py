@@ -18,7 +18,7 @@ from ..services.access import visible_containers
 from ..services.images import normalize, sync_images
 from ..streams.client import Stream
 from ..streams.frames import frame
-from .base import engine_view, flag, int_param, parse_body
+from .base import engine_view, flag, int_param, parse_body, parse_filters
 from .render import container_inspect, container_summary
 from .schemas import CommitConfig, ContainerCreate
 
@@ -39,22 +39,16 @@ def create(request, actor):
     return JsonResponse({"Id": c.id, "Warnings": []}, status=201)
 
 
-def _filters(request) -> dict:
-    raw = request.GET.get("filters")
-    if not raw:
-        return {}
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        raise BadRequest("invalid filters: not JSON") from None
-    return {k: list(v.keys() if isinstance(v, dict) else v) for k, v in parsed.items()}
-
-
 @engine_view("GET")
 def list_containers(request, actor):
     qs = visible_containers(actor).order_by("-created")
-    filters = _filters(request)
-    if not flag(request, "all") and "status" not in filters:
+    filters = parse_filters(request)
+    limit = int_param(request, "limit")
+    if flag(request, "latest") and not limit:
+        limit = 1
+    # Docker: a limit (`ps -l`, `ps -n 3`) looks at stopped containers too.
+    show_all = flag(request, "all") or bool(limit and limit > 0)
+    if not show_all and "status" not in filters:
         qs = qs.filter(status__in=["running", "paused", "restarting"])
     if "status" in filters:
         qs = qs.filter(status__in=filters["status"])
@@ -72,9 +66,6 @@ def list_containers(request, actor):
     rows = list(qs)
     if "label" in filters:
         rows = [c for c in rows if all(_has_label(c, lbl) for lbl in filters["label"])]
-    limit = int_param(request, "limit")
-    if flag(request, "latest") and not limit:
-        limit = 1
     if limit and limit > 0:
         rows = rows[:limit]
     return JsonResponse([container_summary(c) for c in rows], safe=False)

@@ -2,21 +2,27 @@
 
 from django.http import HttpResponse, JsonResponse
 
-from ..errors import BadRequest
+from ..errors import BadRequest, Forbidden
 from ..nodes import local_node
 from ..services import images as svc
-from .base import engine_view, flag
+from .base import engine_view, flag, parse_filters
 from .render import image_history, image_inspect, image_summary
 
 
 @engine_view("GET")
 def list_images(request, actor):
-    node = local_node()
-    images = node.images.all().order_by("-created")
-    rows = [image_summary(i) for i in images]
-    if not flag(request, "all"):
-        rows = [r for r in rows if r["RepoTags"]] + [r for r in rows if not r["RepoTags"]]
-    return JsonResponse(rows, safe=False)
+    filters = parse_filters(request)
+    images = svc.filter_images(local_node().images.order_by("-created"), filters)
+    return JsonResponse([image_summary(i) for i in images], safe=False)
+
+
+@engine_view("POST")
+def prune(request, actor):
+    if not actor.admin:
+        raise Forbidden("pruning a node's images is for administrators")
+    dangling = parse_filters(request).get("dangling", ["true"])
+    deleted, reclaimed = svc.do_prune(local_node(), only_dangling=dangling[0] in ("true", "1"))
+    return JsonResponse({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
 
 @engine_view("GET")
@@ -40,5 +46,7 @@ def tag(request, actor, name):
 
 @engine_view("DELETE")
 def remove(request, actor, name):
+    if not actor.admin:
+        raise Forbidden("removing a node's images is for administrators")
     report = svc.do_remove(local_node(), name, force=flag(request, "force"))
     return JsonResponse(report, safe=False)

@@ -1,5 +1,6 @@
 """Image use cases: the ORM mirror of a node's image store, tag, remove, resolve."""
 
+import fnmatch
 from datetime import datetime
 
 from django.db import transaction
@@ -70,6 +71,43 @@ def resolve_image(node: Node, ref: str) -> Image:
             if name in image.tags:
                 return image
     raise NotFound(f"No such image: {ref if ref.startswith('sha256:') else normalize(ref)}")
+
+
+def _reference_matches(pattern: str, tag: str) -> bool:
+    """Docker's `reference` filter: a glob on the name, or on name:tag when it has a tag."""
+    target = tag if ":" in pattern.rsplit("/", 1)[-1] else tag.rsplit(":", 1)[0]
+    return fnmatch.fnmatchcase(target, pattern.removeprefix("library/"))
+
+
+def filter_images(images, filters: dict[str, list[str]]) -> list[Image]:
+    rows = list(images)
+    for pattern in filters.get("reference", []):
+        rows = [i for i in rows if any(_reference_matches(pattern, t) for t in i.tags)]
+    if "dangling" in filters:
+        dangling = filters["dangling"][0] in ("true", "1")
+        rows = [i for i in rows if (not i.tags) == dangling]
+    for wanted in filters.get("label", []):
+        key, _, value = wanted.partition("=")
+        rows = [i for i in rows if _label(i, key, value)]
+    return rows
+
+
+def _label(image: Image, key: str, value: str) -> bool:
+    labels = (image.config.get("config") or {}).get("Labels") or {}
+    return key in labels and (not value or labels[key] == value)
+
+
+def do_prune(node: Node, only_dangling: bool) -> tuple[list[dict], int]:
+    """Remove images no container uses: untagged ones, or all of them."""
+    used = set(Container.objects.filter(node=node).values_list("image_id", flat=True))
+    deleted: list[dict] = []
+    reclaimed = 0
+    for image in Image.objects.filter(node=node):
+        if image.image_id in used or (only_dangling and image.tags):
+            continue
+        deleted += do_remove(node, image.image_id, force=True)
+        reclaimed += image.size
+    return deleted, reclaimed
 
 
 def do_tag(node: Node, source: str, repo: str, tag: str) -> None:

@@ -1,39 +1,15 @@
-"""Celery tasks: the engine's only door into `runtime/` on a node.
+"""Container tasks."""
 
-Each task takes JSON arguments and answers `{"ok": value}` or `{"error": {"kind", "message"}}`,
-so a runtime error reaches the API with its meaning intact (see engine.nodes.run_on_node).
-"""
-
-import functools
 from dataclasses import asdict
-from typing import Any
-
-from celery import shared_task
-from django.conf import settings
 
 from runtime.containers import archive, attach, lifecycle, logs, top
 from runtime.containers.spec import ContainerSpec
-from runtime.errors import NotFound, RuntimeFailure
-from runtime.images import base
 from runtime.images.commit import commit
 from runtime.images.store import ImageStore
 from runtime.layers.changes import changes
 from runtime.paths import RuntimePaths
 
-
-def node_paths() -> RuntimePaths:
-    return RuntimePaths(root=settings.DOCKYARD_ROOT, run=settings.DOCKYARD_RUN_DIR).ensure()
-
-
-def runtime_task(fn):
-    @functools.wraps(fn)
-    def run(*args: Any) -> dict:
-        try:
-            return {"ok": fn(node_paths(), *args)}
-        except RuntimeFailure as e:
-            return {"error": {"kind": type(e).__name__, "message": str(e)}}
-
-    return shared_task(name=f"engine.{fn.__name__}")(run)
+from .base import runtime_task
 
 
 @runtime_task
@@ -111,40 +87,3 @@ def commit_container(paths: RuntimePaths, cid: str, image_id: str, options: dict
     store = ImageStore(paths)
     image = commit(store, store.get(image_id), paths.container(cid) / "upper", **options)
     return asdict(image)
-
-
-@runtime_task
-def list_images(paths: RuntimePaths) -> list[dict]:
-    return [asdict(i) for i in ImageStore(paths).list()]
-
-
-@runtime_task
-def tag_image(paths: RuntimePaths, image_id: str, ref: str) -> None:
-    ImageStore(paths).tag(image_id, ref)
-
-
-@runtime_task
-def untag_image(paths: RuntimePaths, ref: str) -> dict:
-    return asdict(ImageStore(paths).untag(ref))
-
-
-@runtime_task
-def remove_image(paths: RuntimePaths, image_id: str) -> None:
-    ImageStore(paths).remove(image_id)
-
-
-@runtime_task
-def import_base_images(paths: RuntimePaths, names: list[str]) -> list[str]:
-    """Build the base images that are missing; answers the tags it built."""
-    store = ImageStore(paths)
-    builders = {"busybox:latest": base.build_busybox, "debian:bookworm": base.build_debian}
-    built = []
-    for name in names:
-        if name not in builders:
-            continue
-        try:
-            store.get(name)
-        except NotFound:
-            builders[name](store)
-            built.append(name)
-    return built

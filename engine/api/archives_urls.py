@@ -1,0 +1,3 @@
+"""Routes of the archives area of the Engine API."""
+
+urlpatterns: list = []

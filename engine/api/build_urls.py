@@ -1,0 +1,3 @@
+"""Routes of the build area of the Engine API."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Routes of the distribution area of the Engine API."""
+
+urlpatterns: list = []

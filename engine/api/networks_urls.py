@@ -1,0 +1,3 @@
+"""Routes of the networks area of the Engine API."""
+
+urlpatterns: list = []
