@@ -42,9 +42,11 @@ def do_create_team(name: str, creator: AbstractBaseUser | None = None) -> Team:
     """Create a team; its creator, if given, becomes an admin member."""
     try:
         namespace_validator(name)
+        if len(name) > Team._meta.get_field("name").max_length:
+            raise ValidationError("too long")
     except ValidationError:
         raise InvalidName(
-            f"invalid team name {name!r}: use lowercase letters, digits and . _ - between them"
+            f"invalid team name {name!r}: use up to 64 lowercase letters and digits, . _ - between"
         ) from None
     if name in RESERVED_NAMES or get_user_model().objects.filter(username=name).exists():
         raise NameTaken(f"the name {name!r} is already in use")

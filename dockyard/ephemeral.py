@@ -5,6 +5,7 @@ the same processes through the launcher, so what is measured and tested is what 
 """
 
 import contextlib
+import hashlib
 import os
 import secrets
 import socket
@@ -14,9 +15,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.network import NetworkManager
+from runtime.paths import RuntimePaths
+
 from .launcher import Platform
 
 SOURCE = Path(__file__).resolve().parent.parent
+IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
 
 @dataclass
@@ -76,17 +81,26 @@ def ephemeral_platform(
         **os.environ,
         "DOCKYARD_ROOT": str(root),
         "DOCKYARD_RUN_DIR": str(run),
-        "DOCKYARD_NODE": f"eph-{secrets.token_hex(3)}",
+        # Derived from the root, so a platform restarted on the same root is the same node.
+        "DOCKYARD_NODE": f"eph-{hashlib.sha256(str(root).encode()).hexdigest()[:6]}",
         "DOCKYARD_PORT": str(free_port()),
         "DOCKYARD_ENGINE_SOCKET": str(run / "docker.sock"),
+        # Its own bridges, namespaces and nftables table, apart from `make up` and other tests.
+        "DOCKYARD_NETWORK_PREFIX": f"dy{secrets.token_hex(2)}",
         "DJANGO_SETTINGS_MODULE": "dockyard.settings",
     }
     env.pop("DOCKYARD_REDIS_URL", None)
     env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(32))
     platform = Ephemeral(env=env, root=root, run=run)
-    platform.manage("migrate", "--noinput")
-    platform.manage("prepare_node")
-    if images:
-        platform.manage("import_base_images", *images)
-    with Platform(env=env, services=list(services)):
-        yield platform
+    ip_forward = IP_FORWARD.read_text()
+    try:
+        platform.manage("migrate", "--noinput")
+        platform.manage("prepare_node")
+        if images:
+            platform.manage("import_base_images", *images)
+        with Platform(env=env, services=list(services)):
+            yield platform
+    finally:
+        paths = RuntimePaths(root=root, run=run)
+        NetworkManager(paths, prefix=env["DOCKYARD_NETWORK_PREFIX"]).teardown()
+        IP_FORWARD.write_text(ip_forward)

@@ -27,6 +27,8 @@ VENV_BIN = Path(sys.executable).parent
 
 SERVICE_NAMES = ("redis", "worker", "agent", "web", "gateway")
 LOG_TAIL_LINES = 30
+# Where `manage.py ensure_admin` keeps a password it generated (mode 0600), for this banner.
+ADMIN_PASSWORD_FILE = "admin-password"
 POLL_SECONDS = 0.2
 
 
@@ -400,8 +402,11 @@ def _print_banner(platform: Platform) -> None:
     if "web" in names:
         print(f"  Dashboard:  {dashboard_url(env)}")
         user = env.get("DJANGO_SUPERUSER_USERNAME") or "admin"
+        saved = Path(env["DOCKYARD_ROOT"]) / ADMIN_PASSWORD_FILE
         if env.get("DJANGO_SUPERUSER_PASSWORD"):
             where = "the password in DJANGO_SUPERUSER_PASSWORD"
+        elif saved.exists():
+            where = f"password {saved.read_text().strip()} (kept in {saved})"
         else:
             where = "the password printed by `manage.py ensure_admin` when it created the account"
         print(f"  Admin login: {user} with {where}")

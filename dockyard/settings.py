@@ -14,6 +14,14 @@ DOCKYARD_NODE = env_str("DOCKYARD_NODE", socket.gethostname())
 DOCKYARD_ENGINE_SOCKET = env_path("DOCKYARD_ENGINE_SOCKET", str(DOCKYARD_RUN_DIR / "docker.sock"))
 DOCKYARD_OCI_RUNTIME = env_str("DOCKYARD_OCI_RUNTIME", "crun")
 DOCKYARD_TASK_TIMEOUT = env_int("DOCKYARD_TASK_TIMEOUT", 120)
+# The platform's own registry (host:port), where references without a domain go; registries
+# in DOCKYARD_INSECURE_REGISTRIES (comma-separated) are spoken to over plain HTTP.
+DOCKYARD_REGISTRY = env_str("DOCKYARD_REGISTRY", f"127.0.0.1:{env_int('DOCKYARD_PORT', 8000)}")
+DOCKYARD_INSECURE_REGISTRIES = [
+    r for r in env_str("DOCKYARD_INSECURE_REGISTRIES", "").split(",") if r
+]
+# Names this platform's bridges, veths, namespaces and nftables table; one per platform on a host.
+DOCKYARD_NETWORK_PREFIX = env_str("DOCKYARD_NETWORK_PREFIX", "dockyard")
 
 
 def _secret_key() -> str:
@@ -119,10 +127,28 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# Front-end libraries come from the npm registry (`npm ci` in scripts/setup.py) and are served
+# straight from node_modules under static/vendor/.
+_VENDOR = {
+    "xterm": "@xterm/xterm",
+    "xterm-addon-fit": "@xterm/addon-fit",
+    "chart.js": "chart.js/dist",
+    "htmx": "htmx.org/dist",
+}
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    *(
+        (f"vendor/{name}", BASE_DIR / "node_modules" / path)
+        for name, path in _VENDOR.items()
+        if (BASE_DIR / "node_modules" / path).is_dir()
+    ),
+]
 STATIC_ROOT = DOCKYARD_ROOT / "static"
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+# A web terminal with no keystroke and no output for this long is closed.
+DOCKYARD_TERMINAL_IDLE_TIMEOUT = env_int("DOCKYARD_TERMINAL_IDLE_TIMEOUT", 900)
 
 REDIS_URL = env_str("DOCKYARD_REDIS_URL", f"unix://{DOCKYARD_RUN_DIR}/redis.sock")
 

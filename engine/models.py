@@ -118,3 +118,65 @@ class ExecInstance(models.Model):
     exit_code = models.IntegerField(null=True, blank=True)
     pid = models.IntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
+
+
+class Network(models.Model):
+    """A network on one node. `bridge`, `host` and `none` are pre-defined and have no owner."""
+
+    class Driver(models.TextChoices):
+        BRIDGE = "bridge"
+        HOST = "host"
+        NULL = "null"
+
+    id = models.CharField(max_length=64, primary_key=True)
+    name = models.CharField(max_length=255)
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="networks")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    driver = models.CharField(max_length=12, choices=Driver.choices, default=Driver.BRIDGE)
+    builtin = models.BooleanField(default=False)
+    subnet = models.CharField(max_length=43, blank=True)
+    gateway = models.CharField(max_length=39, blank=True)
+    internal = models.BooleanField(default=False)
+    labels = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["node", "name"], name="unique_network_name")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class NetworkAttachment(models.Model):
+    """A container's place on a network: what was asked (aliases, address) and, while it has
+    an endpoint, what it got."""
+
+    container = models.ForeignKey(Container, on_delete=models.CASCADE, related_name="attachments")
+    network = models.ForeignKey(Network, on_delete=models.PROTECT, related_name="attachments")
+    aliases = models.JSONField(default=list, blank=True)
+    requested_ip = models.CharField(max_length=39, blank=True)
+    endpoint_id = models.CharField(max_length=64, blank=True)
+    ip = models.CharField(max_length=39, blank=True)
+    prefixlen = models.PositiveIntegerField(default=0)
+    gateway = models.CharField(max_length=39, blank=True)
+    mac = models.CharField(max_length=17, blank=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["container", "network"], name="unique_attachment")
+        ]
+        ordering = ["position", "id"]
+
+
+class PublishedPort(models.Model):
+    """A host port forwarded to a container while it has a network endpoint."""
+
+    container = models.ForeignKey(Container, on_delete=models.CASCADE, related_name="ports")
+    host_ip = models.CharField(max_length=39)
+    host_port = models.PositiveIntegerField()
+    container_port = models.PositiveIntegerField()
+    proto = models.CharField(max_length=3, default="tcp")

@@ -17,8 +17,10 @@ from runtime.errors import InvalidInput, NotFound, RuntimeFailure
 from ..models import Container, Node
 from ..nodes import local_node
 from ..services.containers import record_exit
+from ..services.networks import sync_networks
 from ..streams import agent_channel
 from ..tasks.base import node_paths
+from ..tasks.networks import recover_node_network
 from .context import StreamContext
 from .exits import after_exit, record
 from .handlers import EXEC_STREAMS, HANDLERS, attach_drained
@@ -141,3 +143,7 @@ def reconcile(node: Node) -> None:
     for orphan in on_node - known:
         with contextlib.suppress(RuntimeFailure):
             lifecycle.remove(paths, orphan, force=True)
+    try:
+        sync_networks(node, recover_node_network(paths, lifecycle.list_ids(paths)), complete=True)
+    except (RuntimeFailure, OSError):
+        log.exception("restoring the node's networks")

@@ -1,3 +1,10 @@
 """Routes of the build area of the Engine API."""
 
-urlpatterns: list = []
+from . import build
+from .routes import api
+
+urlpatterns = [
+    api(r"build", build.build, "build"),
+    api(r"build/prune", build.prune, "build-prune"),
+    api(r"system/df", build.disk_usage, "system-df"),
+]

@@ -41,7 +41,11 @@ def create(request, actor):
 
 @engine_view("GET")
 def list_containers(request, actor):
-    qs = visible_containers(actor).order_by("-created")
+    qs = (
+        visible_containers(actor)
+        .order_by("-created")
+        .prefetch_related("attachments__network", "ports")
+    )
     filters = parse_filters(request)
     limit = int_param(request, "limit")
     if flag(request, "latest") and not limit:

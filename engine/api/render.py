@@ -2,7 +2,9 @@
 
 from datetime import UTC, datetime
 
-from ..models import Container, Image
+from django.conf import settings
+
+from ..models import Container, Image, Network
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -71,14 +73,20 @@ def container_summary(c: Container) -> dict:
         "ImageID": c.image_id,
         "Command": command_text(c),
         "Created": int(c.created.timestamp()),
-        "Ports": [],
+        "Ports": port_list(c),
         "Labels": c.config.get("Labels") or {},
         "State": c.status,
         "Status": status_text(c),
-        "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "none"},
-        "NetworkSettings": {"Networks": {}},
+        "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "bridge"},
+        "NetworkSettings": {"Networks": endpoint_settings(c)},
         "Mounts": [],
     }
+
+
+def log_config(host_config: dict) -> dict:
+    """Logs are kept per line with stream and time, which `docker logs` reads like json-file."""
+    given = host_config.get("LogConfig") or {}
+    return {"Type": given.get("Type") or "json-file", "Config": given.get("Config") or {}}
 
 
 def container_inspect(c: Container, log_path: str = "") -> dict:
@@ -102,9 +110,9 @@ def container_inspect(c: Container, log_path: str = "") -> dict:
             "FinishedAt": c.finished_at or ZERO_TIME,
         },
         "Image": c.image_id,
-        "ResolvConfPath": "",
-        "HostnamePath": "",
-        "HostsPath": "",
+        "ResolvConfPath": _etc_path(c, "resolv.conf"),
+        "HostnamePath": _etc_path(c, "hostname"),
+        "HostsPath": _etc_path(c, "hosts"),
         "LogPath": log_path,
         "Name": f"/{c.name}",
         "RestartCount": c.restart_count,
@@ -114,25 +122,132 @@ def container_inspect(c: Container, log_path: str = "") -> dict:
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": list(c.execs.filter(running=True).values_list("id", flat=True)) or None,
-        "HostConfig": c.host_config,
+        "HostConfig": {**c.host_config, "LogConfig": log_config(c.host_config)},
         "GraphDriver": {"Name": "overlay2", "Data": None},
         "Mounts": [],
         "Config": c.config,
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxID": "",
-            "Ports": {},
-            "Networks": {},
-            "IPAddress": "",
-            "Gateway": "",
-            "MacAddress": "",
-        },
+        "NetworkSettings": network_settings(c),
+    }
+
+
+def _published(c: Container) -> list:
+    return list(c.ports.all()) if c.running else []
+
+
+def _exposed(c: Container) -> list[str]:
+    return list(c.config.get("ExposedPorts") or {})
+
+
+def port_list(c: Container) -> list[dict]:
+    """`docker ps`'s PORTS column: published ports while running, then exposed ones."""
+    ports = [
+        {
+            "IP": p.host_ip,
+            "PrivatePort": p.container_port,
+            "PublicPort": p.host_port,
+            "Type": p.proto,
+        }
+        for p in _published(c)
+    ]
+    shown = {f"{p['PrivatePort']}/{p['Type']}" for p in ports}
+    for key in _exposed(c):
+        port, _, proto = key.partition("/")
+        if key not in shown and port.isdigit():
+            ports.append({"PrivatePort": int(port), "Type": proto or "tcp"})
+    return ports
+
+
+def port_map(c: Container) -> dict:
+    """NetworkSettings.Ports, which `docker port` reads."""
+    ports: dict = {key: None for key in _exposed(c)} if c.running else {}
+    for p in _published(c):
+        ports.setdefault(f"{p.container_port}/{p.proto}", None)
+        key = f"{p.container_port}/{p.proto}"
+        ports[key] = [*(ports[key] or []), {"HostIp": p.host_ip, "HostPort": str(p.host_port)}]
+    return ports
+
+
+def _etc_path(c: Container, name: str) -> str:
+    if (c.host_config.get("NetworkMode") or "").startswith("container:"):
+        return ""
+    return str(settings.DOCKYARD_ROOT / "network" / "etc" / c.id / name)
+
+
+def endpoint_settings(c: Container) -> dict:
+    """NetworkSettings.Networks: one entry per network, with addresses while running."""
+    mode = c.host_config.get("NetworkMode") or "bridge"
+    if mode in ("host", "none"):
+        net = Network.objects.filter(node_id=c.node_id, name=mode).first()
+        return {mode: _endpoint(net.id if net else "", "", None, None)}
+    if mode.startswith("container:"):
+        return {}
+    out = {}
+    for a in c.attachments.all():
+        live = c.running and a.ip
+        names = None if a.network.builtin else [c.name, c.id[:12], *a.aliases]
+        entry = _endpoint(a.network_id, a.endpoint_id if live else "", a.aliases or None, names)
+        entry["IPAMConfig"] = {"IPv4Address": a.requested_ip} if a.requested_ip else None
+        if live:
+            entry.update(
+                MacAddress=a.mac, Gateway=a.gateway, IPAddress=a.ip, IPPrefixLen=a.prefixlen
+            )
+        out[a.network.name] = entry
+    return out
+
+
+def _endpoint(net_id: str, endpoint_id: str, aliases, dns_names) -> dict:
+    return {
+        "IPAMConfig": None,
+        "Links": None,
+        "Aliases": aliases,
+        "MacAddress": "",
+        "NetworkID": net_id,
+        "EndpointID": endpoint_id,
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DriverOpts": None,
+        "DNSNames": dns_names,
+    }
+
+
+def network_settings(c: Container) -> dict:
+    networks = endpoint_settings(c)
+    default = networks.get("bridge") or {}
+    sandbox = ""
+    mode = c.host_config.get("NetworkMode") or "bridge"
+    if c.running and mode not in ("host",) and not mode.startswith("container:"):
+        sandbox = f"/run/netns/{settings.DOCKYARD_NETWORK_PREFIX}-{c.id[:12]}"
+    return {
+        "Bridge": "",
+        "SandboxID": c.id if sandbox else "",
+        "SandboxKey": sandbox,
+        "HairpinMode": False,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Ports": port_map(c),
+        "SecondaryIPAddresses": None,
+        "SecondaryIPv6Addresses": None,
+        "EndpointID": default.get("EndpointID", ""),
+        "Gateway": default.get("Gateway", ""),
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": default.get("IPAddress", ""),
+        "IPPrefixLen": default.get("IPPrefixLen", 0),
+        "IPv6Gateway": "",
+        "MacAddress": default.get("MacAddress", ""),
+        "Networks": networks,
     }
 
 
 def image_summary(image: Image) -> dict:
+    from ..services import distribution
+
     repo_tags = image.tags or []
-    repo_digests = []
+    repo_digests = distribution.repo_digests(image)
     return {
         "Id": image.image_id,
         "ParentId": "",
@@ -148,11 +263,13 @@ def image_summary(image: Image) -> dict:
 
 
 def image_inspect(image: Image) -> dict:
+    from ..services import distribution
+
     config = image.config
     return {
         "Id": image.image_id,
         "RepoTags": image.tags,
-        "RepoDigests": [],
+        "RepoDigests": distribution.repo_digests(image),
         "Parent": "",
         "Comment": next((h.get("comment", "") for h in reversed(config.get("history") or [])), ""),
         "Created": config.get("created") or image.created.isoformat(),

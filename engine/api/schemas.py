@@ -58,6 +58,19 @@ class HostConfigSpec(_Body):
     Runtime: str = ""
 
 
+class EndpointIPAMConfig(_Body):
+    IPv4Address: str = ""
+
+
+class EndpointSettings(_Body):
+    Aliases: list[str] | None = None
+    IPAMConfig: EndpointIPAMConfig | None = None
+
+
+class NetworkingSpec(_Body):
+    EndpointsConfig: dict[str, EndpointSettings | None] | None = None
+
+
 class ContainerCreate(_Body):
     Image: str = Field(min_length=1)
     Hostname: str = ""
@@ -79,7 +92,38 @@ class ContainerCreate(_Body):
     ExposedPorts: dict[str, dict] | None = None
     Volumes: dict[str, dict] | None = None
     HostConfig: HostConfigSpec = Field(default_factory=HostConfigSpec)
-    NetworkingConfig: dict | None = None
+    NetworkingConfig: NetworkingSpec | None = None
+
+
+class IPAMPool(_Body):
+    Subnet: str = ""
+    Gateway: str = ""
+    IPRange: str = ""
+
+
+class IPAMSpec(_Body):
+    Driver: str = "default"
+    Config: list[IPAMPool] | None = None
+
+
+class NetworkCreate(_Body):
+    Name: str = Field(min_length=1)
+    Driver: str = "bridge"
+    Internal: bool = False
+    EnableIPv6: bool | None = None
+    IPAM: IPAMSpec | None = None
+    Labels: dict[str, str] | None = None
+    Options: dict[str, str] | None = None
+
+
+class NetworkConnect(_Body):
+    Container: str = Field(min_length=1)
+    EndpointConfig: EndpointSettings | None = None
+
+
+class NetworkDisconnect(_Body):
+    Container: str = Field(min_length=1)
+    Force: bool = False
 
 
 class ExecCreate(_Body):

@@ -105,7 +105,7 @@ def info(request, actor):
             "NFd": 0,
             "NGoroutines": 0,
             "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
-            "LoggingDriver": "k8s-file",
+            "LoggingDriver": "json-file",
             "CgroupDriver": "cgroupfs",
             "CgroupVersion": node.cgroup_version or "1",
             "KernelVersion": os.uname().release,

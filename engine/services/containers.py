@@ -15,6 +15,7 @@ from ..nodes import run_on_node
 from ..specs import container_config, runtime_spec
 from .access import Actor, check_host_config, visible_containers
 from .images import resolve_image
+from .networks import choose_networks, network_plan, record_network, save_attachments
 
 _NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _ADJECTIVES = ["brave", "calm", "eager", "fond", "keen", "proud", "quiet", "swift", "wise"]
@@ -72,10 +73,16 @@ def do_create_container(actor: Actor, node: Node, body: ContainerCreate, name: s
     host = body.HostConfig.model_dump(exclude_none=False)
     check_host_config(actor, host)
     image = resolve_image(node, body.Image)
+    networks = choose_networks(actor, node, host, body.NetworkingConfig, resolve_container)
     cid = secrets.token_hex(32)
     config = container_config(body, image.config, cid)
     state = run_on_node(
-        node, tasks.create_container, cid, image.image_id, runtime_spec(config, host)
+        node,
+        tasks.create_container,
+        cid,
+        image.image_id,
+        runtime_spec(config, host),
+        networks.runtime(),
     )
     c = Container(
         id=cid,
@@ -92,6 +99,7 @@ def do_create_container(actor: Actor, node: Node, body: ContainerCreate, name: s
     try:
         with transaction.atomic():
             c.save(force_insert=True)
+            save_attachments(c, networks)
             emit(c, "create")
     except IntegrityError:
         run_on_node(node, tasks.remove_container, cid, True)
@@ -104,13 +112,14 @@ def do_start(c: Container) -> Container:
         raise Conflict(f"cannot start a paused container {c.id[:12]}, try unpause instead")
     if c.status == Container.Status.RUNNING:
         raise NotModifiedStart()
-    result = run_on_node(c.node, tasks.start_container, c.id)
+    result = run_on_node(c.node, tasks.start_container, c.id, network_plan(c))
     apply_state(c, result["state"])
     c.start_count += 1
     c.log_start_offset = result["log_offset"]
     c.stopped_by_user = False
     with transaction.atomic():
         c.save()
+        record_network(c, result["network"])
         emit(c, "start", log_offset=str(result["log_offset"]), start=str(c.start_count))
     return c
 

@@ -10,22 +10,27 @@ from runtime.layers.changes import changes
 from runtime.paths import RuntimePaths
 
 from .base import runtime_task
+from .networks import namespace_for, release_container_network, setup_container_network
 
 
 @runtime_task
-def create_container(paths: RuntimePaths, cid: str, image_id: str, spec: dict) -> dict:
+def create_container(
+    paths: RuntimePaths, cid: str, image_id: str, spec: dict, network: dict | None = None
+) -> dict:
     store = ImageStore(paths)
     lowerdirs = store.snapshot_dirs(store.get(image_id))
+    spec = {**spec, **namespace_for(paths, cid, network)}
     return asdict(lifecycle.create(paths, cid, ContainerSpec(**spec), lowerdirs))
 
 
 @runtime_task
-def start_container(paths: RuntimePaths, cid: str) -> dict:
+def start_container(paths: RuntimePaths, cid: str, network: dict | None = None) -> dict:
+    attached = setup_container_network(paths, cid, network) if network else None
     # Attach streams output written from this offset on, so nothing between attach and start
     # is lost.
     offset = logs.log_offset(paths, cid)
     state = lifecycle.start(paths, cid)
-    return {"state": asdict(state), "log_offset": offset}
+    return {"state": asdict(state), "log_offset": offset, "network": attached}
 
 
 @runtime_task
@@ -56,6 +61,7 @@ def refresh_container(paths: RuntimePaths, cid: str) -> dict:
 @runtime_task
 def remove_container(paths: RuntimePaths, cid: str, force: bool) -> None:
     lifecycle.remove(paths, cid, force)
+    release_container_network(paths, cid)
 
 
 @runtime_task

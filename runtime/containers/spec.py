@@ -100,6 +100,8 @@ DEFAULT_DEVICES = [
     ("/dev/tty", "c", 5, 0),
 ]
 
+ETC_FILES = ("hosts", "hostname", "resolv.conf")
+
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_NOFILE = 1048576
 
@@ -155,6 +157,8 @@ class ContainerSpec:
     binds: list[str] = field(default_factory=list)
     tmpfs: dict[str, str] = field(default_factory=dict)
     network_ns: str | None = None
+    # Holds the container's own hosts, hostname and resolv.conf, bound over the image's.
+    etc_dir: str | None = None
     ulimits: list[Ulimit] = field(default_factory=list)
     stop_signal: str = "SIGTERM"
     log_max_size: int = 10 * MiB
@@ -344,6 +348,16 @@ def _mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
                 "options": ["nosuid", "nodev", "noexec"] + extra,
             }
         )
+    if spec.etc_dir:
+        for name in ETC_FILES:
+            mounts.append(
+                {
+                    "destination": f"/etc/{name}",
+                    "type": "bind",
+                    "source": str(Path(spec.etc_dir) / name),
+                    "options": ["rbind", "rw", "rprivate"],
+                }
+            )
     for bind in spec.binds:
         parts = bind.split(":")
         if len(parts) not in (2, 3) or not parts[0].startswith("/") or not parts[1].startswith("/"):

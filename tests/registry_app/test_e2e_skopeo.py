@@ -83,7 +83,7 @@ def registry(workdir):
     env.pop("DATABASE_URL", None)
     manage = [sys.executable, str(REPO / "manage.py")]
     subprocess.run(
-        [*manage, "migrate", "--noinput"],
+        [*manage, "migrate", "--noinput", "--skip-checks"],
         cwd=REPO,
         env=env,
         check=True,
@@ -98,19 +98,31 @@ def registry(workdir):
         capture_output=True,
         timeout=120,
     )
+    # Served over TLS: skopeo tries HTTPS first and, against a plain-HTTP daphne, waits out a
+    # 10-second handshake timeout before falling back, on every command.
+    key, cert = workdir / "key.pem", workdir / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+        + ["-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     port = _free_port()
+    endpoint = f"ssl:port={port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"
     log = workdir / "daphne.log"
     daphne = str(Path(sys.executable).with_name("daphne"))
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [daphne, "-b", "127.0.0.1", "-p", str(port), "dockyard.asgi:application"],
+            [daphne, "-e", endpoint, "dockyard.asgi:application"],
             cwd=REPO,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_for(f"http://127.0.0.1:{port}/v2/", proc, log)
+        _wait_for(f"https://127.0.0.1:{port}/v2/", proc, log)
         yield f"127.0.0.1:{port}"
     finally:
         proc.terminate()

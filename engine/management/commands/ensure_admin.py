@@ -1,8 +1,11 @@
 import os
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+
+from dockyard.launcher import ADMIN_PASSWORD_FILE
 
 
 class Command(BaseCommand):
@@ -17,7 +20,13 @@ class Command(BaseCommand):
         if users.filter(username=username).exists():
             self.stdout.write(f"admin user {username!r} exists")
             return
-        password = os.environ.get("DJANGO_SUPERUSER_PASSWORD") or secrets.token_urlsafe(12)
+        given = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
+        password = given or secrets.token_urlsafe(12)
         users.create_superuser(username=username, email="", password=password)
-        shown = password if "DJANGO_SUPERUSER_PASSWORD" not in os.environ else "(from environment)"
-        self.stdout.write(f"created admin user {username!r} with password {shown}")
+        if given:
+            self.stdout.write(f"created admin user {username!r} with DJANGO_SUPERUSER_PASSWORD")
+            return
+        saved = settings.DOCKYARD_ROOT / ADMIN_PASSWORD_FILE
+        saved.touch(mode=0o600)
+        saved.write_text(password + "\n")
+        self.stdout.write(f"created admin user {username!r} with password {password} ({saved})")

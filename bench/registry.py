@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""Push and pull of an image with a 100 MB layer through skopeo: Dockyard vs docker-registry.
+
+    python -m bench.registry [--runs 5] [--size-mb 100]
+
+Starts Dockyard's web process (daphne) and Debian's `docker-registry` on loopback, both over
+TLS with one throwaway certificate, each with its own temporary storage. Dockyard runs with
+token auth (every run fetches a bearer token); docker-registry runs without auth. Every push
+goes to a fresh repository from an empty client cache so each one moves the whole layer.
+Prints the medians and Dockyard's time as a multiple of docker-registry's.
+"""
+
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.stats import median, summary  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+NOBODY = 65534
+PASSWORD = secrets.token_urlsafe(12)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, proc: subprocess.Popen) -> None:
+    context = ssl._create_unverified_context()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{url}: server exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=2, context=context)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url}: no answer")
+
+
+def make_certificate(work: Path) -> tuple[Path, Path]:
+    key, cert = work / "key.pem", work / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+        + ["-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    return key, cert
+
+
+def make_image(layout: Path, size_mb: int) -> None:
+    """An OCI layout holding one image whose single layer is `size_mb` of random data."""
+    blobs = layout / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes) -> dict:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"digest": f"sha256:{digest}", "size": len(data)}
+
+    # Random bytes do not compress, so the gzip layer is as big as asked and is pushed as is.
+    payload = os.urandom(size_mb * 1024 * 1024)
+    layer = put(gzip.compress(payload, compresslevel=1, mtime=0))
+    config = put(
+        json.dumps(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": [f"sha256:{'0' * 64}"]},
+            }
+        ).encode()
+    )
+    manifest = put(
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **layer}],
+            }
+        ).encode()
+    )
+    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                **manifest,
+                "annotations": {"org.opencontainers.image.ref.name": "big"},
+            }
+        ],
+    }
+    (layout / "index.json").write_text(json.dumps(index))
+
+
+@contextmanager
+def dockyard(work: Path, key: Path, cert: Path):
+    root = work / "dockyard"
+    root.mkdir()
+    env = {
+        **os.environ,
+        "DOCKYARD_ROOT": str(root),
+        "DOCKYARD_DB": str(root / "db.sqlite3"),
+        "DOCKYARD_RUN_DIR": str(root / "run"),
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(32),
+        "DJANGO_SETTINGS_MODULE": "dockyard.settings",
+    }
+    env.pop("DATABASE_URL", None)
+    manage = [sys.executable, str(REPO / "manage.py")]
+    subprocess.run(
+        [*manage, "migrate", "--noinput", "--skip-checks"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    create = (
+        "from django.contrib.auth.models import User; "
+        f"User.objects.create_user('alice', password={PASSWORD!r})"
+    )
+    subprocess.run(
+        [*manage, "shell", "-c", create], cwd=REPO, env=env, check=True, capture_output=True
+    )
+    port = free_port()
+    endpoint = f"ssl:port={port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"
+    daphne = str(Path(sys.executable).with_name("daphne"))
+    proc = subprocess.Popen(
+        [daphne, "-e", endpoint, "dockyard.asgi:application"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(f"https://127.0.0.1:{port}/v2/", proc)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@contextmanager
+def docker_registry(work: Path, key: Path, cert: Path):
+    root = work / "docker-registry"
+    root.mkdir()
+    port = free_port()
+    config = root / "config.yml"
+    config.write_text(
+        json.dumps(
+            {
+                "version": 0.1,
+                "log": {"level": "error"},
+                "storage": {"filesystem": {"rootdirectory": str(root / "data")}},
+                "http": {
+                    "addr": f"127.0.0.1:{port}",
+                    "tls": {"certificate": str(cert), "key": str(key)},
+                },
+            }
+        )
+    )
+    proc = subprocess.Popen(
+        ["docker-registry", "serve", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(f"https://127.0.0.1:{port}/v2/", proc)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def skopeo(work: Path, *args: str) -> None:
+    # A fresh home per call: skopeo's blob cache would otherwise mount or skip the layer.
+    home = Path(tempfile.mkdtemp(dir=work))
+    os.chown(home, NOBODY, NOBODY)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "TMPDIR": str(home),
+        "XDG_RUNTIME_DIR": str(home),
+    }
+    try:
+        subprocess.run(
+            ["skopeo", "--insecure-policy", *args],
+            env=env,
+            user=NOBODY,
+            group=NOBODY,
+            extra_groups=[],
+            check=True,
+            capture_output=True,
+        )
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def bench(work: Path, layout: Path, host: str, creds: list[str], runs: int):
+    pushes, pulls = [], []
+    for i in range(runs + 1):
+        ref = f"docker://{host}/alice/big{i}:1"
+        start = time.perf_counter()
+        skopeo(
+            work,
+            "copy",
+            "--dest-tls-verify=false",
+            *[f"--dest-{c}" for c in creds],
+            f"oci:{layout}:big",
+            ref,
+        )
+        pushed = time.perf_counter() - start
+        dest = Path(tempfile.mkdtemp(dir=work))
+        os.chown(dest, NOBODY, NOBODY)
+        start = time.perf_counter()
+        skopeo(
+            work,
+            "copy",
+            "--src-tls-verify=false",
+            *[f"--src-{c}" for c in creds],
+            ref,
+            f"oci:{dest}:big",
+        )
+        pulled = time.perf_counter() - start
+        shutil.rmtree(dest)
+        if i:
+            pushes.append(pushed)
+            pulls.append(pulled)
+    return pushes, pulls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--size-mb", type=int, default=100)
+    args = parser.parse_args()
+    for tool in ("skopeo", "docker-registry", "openssl"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"needs {tool} (apt-get install {tool})")
+    work = Path(tempfile.mkdtemp(prefix="dyreg-bench-"))
+    work.chmod(0o755)
+    try:
+        key, cert = make_certificate(work)
+        layout = work / "image"
+        make_image(layout, args.size_mb)
+        for path in [layout, *layout.rglob("*")]:
+            os.chown(path, NOBODY, NOBODY)
+        results = {}
+        with dockyard(work, key, cert) as host:
+            creds = [f"creds=alice:{PASSWORD}"]
+            results["dockyard"] = bench(work, layout, host, creds, args.runs)
+        with docker_registry(work, key, cert) as host:
+            results["docker-registry"] = bench(work, layout, host, [], args.runs)
+        for name, (pushes, pulls) in results.items():
+            print(summary(f"{name} push {args.size_mb} MB", pushes))
+            print(summary(f"{name} pull {args.size_mb} MB", pulls))
+        ours, theirs = results["dockyard"], results["docker-registry"]
+        print(f"push: Dockyard takes {median(ours[0]) / median(theirs[0]):.2f}x docker-registry")
+        print(f"pull: Dockyard takes {median(ours[1]) / median(theirs[1]):.2f}x docker-registry")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

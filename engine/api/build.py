@@ -1,0 +1,129 @@
+"""POST /build (the classic builder's endpoint), /build/prune and /system/df."""
+
+import json
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import JsonResponse
+
+from runtime.build.context import DEFAULT_MAX_CONTEXT
+
+from ..errors import BadRequest, Forbidden
+from ..nodes import local_node
+from ..services import build as svc
+from ..services.images import normalize
+from ..streams.client import Stream
+from .archives import relay, send_body
+from .base import engine_view, flag
+from .render import image_summary
+
+
+def _json_param(request, name: str) -> dict:
+    raw = request.GET.get(name)
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be a JSON object") from None
+    if not isinstance(value, dict):
+        raise BadRequest(f"{name} must be a JSON object")
+    return value
+
+
+def build_options(request) -> dict:
+    if request.GET.get("remote"):
+        raise BadRequest("building from a remote context is not supported; send a tar")
+    if request.GET.get("version") == "2":
+        raise BadRequest("BuildKit is not supported here; use the classic builder")
+    return {
+        "dockerfile": request.GET.get("dockerfile") or "Dockerfile",
+        "tags": [normalize(t) for t in request.GET.getlist("t") if t],
+        "build_args": _json_param(request, "buildargs"),
+        "target": request.GET.get("target", ""),
+        "no_cache": flag(request, "nocache"),
+        "labels": {str(k): str(v) for k, v in _json_param(request, "labels").items()},
+    }
+
+
+@engine_view("POST")
+async def build(request, actor):
+    options = build_options(request)
+    node = await sync_to_async(local_node)()
+    max_bytes = getattr(settings, "DOCKYARD_MAX_ARCHIVE_BYTES", DEFAULT_MAX_CONTEXT)
+    stream = await Stream(node.name, "build", {"options": options, "max_bytes": max_bytes}).open()
+    await send_body(request, stream)
+
+    def after(result: dict) -> None:
+        if result.get("ID"):
+            svc.finish_build(node, result["ID"], options["tags"])
+
+    return relay(stream, "application/json", after)
+
+
+@engine_view("POST")
+def prune(request, actor):
+    if not actor.admin:
+        raise Forbidden("pruning a node's build cache is for administrators")
+    entries, reclaimed = svc.do_build_prune(local_node())
+    return JsonResponse(
+        {
+            "CachesDeleted": [f"{entries} cached steps"] if entries else None,
+            "SpaceReclaimed": reclaimed,
+        }
+    )
+
+
+@engine_view("GET")
+def disk_usage(request, actor):
+    usage = svc.disk_usage(local_node())
+    images = []
+    for image, _used, count in usage["images"]:
+        row = image_summary(image)
+        row["Containers"] = count
+        row["SharedSize"] = 0
+        images.append(row)
+    containers = []
+    for c, size in usage["containers"]:
+        containers.append(
+            {
+                "Id": c.id,
+                "Names": [f"/{c.name}"],
+                "Image": c.image_ref,
+                "ImageID": c.image_id,
+                "Command": " ".join(
+                    (c.config.get("Entrypoint") or []) + (c.config.get("Cmd") or [])
+                ),
+                "Created": int(c.created.timestamp()),
+                "State": c.status,
+                "Status": c.status,
+                "SizeRw": size,
+                "SizeRootFs": size,
+                "Labels": c.config.get("Labels") or {},
+                "Mounts": [],
+            }
+        )
+    cache = usage["build_cache"]
+    build_cache = []
+    if cache["entries"]:
+        build_cache.append(
+            {
+                "ID": "build-cache",
+                "Type": "regular",
+                "Description": f"{cache['entries']} cached build steps",
+                "InUse": False,
+                "Shared": False,
+                "Size": cache["size"],
+                "UsageCount": cache["entries"],
+                "Reclaimable": True,
+            }
+        )
+    return JsonResponse(
+        {
+            "LayersSize": usage["layers_size"],
+            "Images": images,
+            "Containers": containers,
+            "Volumes": [],
+            "BuildCache": build_cache,
+        }
+    )

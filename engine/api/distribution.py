@@ -1,0 +1,88 @@
+"""`docker login`, `pull`, `push` and `search` of the Docker Engine API, against registries."""
+
+import inspect
+
+from asgiref.sync import sync_to_async
+from django.http import JsonResponse, StreamingHttpResponse
+from pydantic import BaseModel, ConfigDict
+
+from ..errors import BadRequest
+from ..nodes import local_node
+from ..services import distribution as svc
+from .base import engine_view, int_param, parse_body, parse_filters
+
+MAX_SEARCH = 100
+
+
+class AuthConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    username: str = ""
+    password: str = ""
+    serveraddress: str = ""
+    identitytoken: str = ""
+
+
+@engine_view("POST")
+def login(request, actor):
+    body = parse_body(request, AuthConfig)
+    answer = svc.do_login(
+        local_node(), body.username, body.password or body.identitytoken, body.serveraddress
+    )
+    return JsonResponse(answer)
+
+
+@engine_view("POST")
+async def create_image(request, actor):
+    if "fromSrc" in request.GET:
+        return await _import(request, actor)
+    ref = svc.image_reference(request.GET.get("fromImage", ""), request.GET.get("tag", ""))
+    auth = svc.registry_auth(request.headers.get("X-Registry-Auth", ""))
+    node = await sync_to_async(local_node)()
+    return StreamingHttpResponse(svc.pull_stream(node, ref, auth), content_type="application/json")
+
+
+async def _import(request, actor):
+    try:
+        from . import archives
+    except ImportError:
+        archives = None
+    import_image = getattr(archives, "import_image", None)
+    if import_image is None:
+        raise BadRequest("import is not available")
+    if inspect.iscoroutinefunction(import_image):
+        return await import_image(request, actor)
+    return await sync_to_async(import_image)(request, actor)
+
+
+@engine_view("POST")
+async def push_image(request, actor, name):
+    auth = svc.registry_auth(request.headers.get("X-Registry-Auth", ""))
+    node = await sync_to_async(local_node)()
+    refs = await sync_to_async(svc.local_tags)(node, name, request.GET.get("tag", ""))
+    repository = refs[0].rpartition(":")[0]
+    body = svc.push_stream(node, repository, refs, auth)
+    return StreamingHttpResponse(body, content_type="application/json")
+
+
+@engine_view("GET")
+def search(request, actor):
+    term = request.GET.get("term", "")
+    if not term:
+        raise BadRequest("term is required")
+    limit = min(max(int_param(request, "limit", 25) or 25, 1), MAX_SEARCH)
+    official = parse_filters(request).get("is-official")
+    wanted = official[0] in ("true", "1") if official else None
+    user = _registry_user(request) or actor.user
+    return JsonResponse(svc.search(term, limit, user, wanted), safe=False)
+
+
+def _registry_user(request):
+    """The user named by X-Registry-Auth, when its credentials check out."""
+    from accounts.services import check_basic
+
+    auth = svc.registry_auth(request.headers.get("X-Registry-Auth", ""))
+    if not auth.get("username"):
+        return None
+    principal = check_basic(auth["username"], auth.get("password", ""))
+    return principal.user if principal else None

@@ -1,0 +1,1 @@
+"""Registry client: pull and push images over the OCI Distribution API."""
