@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.containers import lifecycle
 from runtime.network import NetworkManager
 from runtime.paths import RuntimePaths
 
@@ -61,6 +62,18 @@ class Ephemeral:
         return subprocess.run(
             ["docker", *args], input=input, capture_output=True, text=True, timeout=timeout, env=env
         )
+
+
+def remove_all_containers(platform: Ephemeral) -> None:
+    """Whatever a test left behind goes, through the API and then the runtime, so the host is
+    as it was even when the platform misbehaved."""
+    leftovers = platform.docker("ps", "-aq").stdout.split()
+    if leftovers:
+        platform.docker("rm", "-f", *leftovers)
+    paths = RuntimePaths(root=platform.root, run=platform.run)
+    for cid in lifecycle.list_ids(paths):
+        with contextlib.suppress(Exception):
+            lifecycle.remove(paths, cid, force=True)
 
 
 def free_port() -> int:

@@ -36,6 +36,8 @@ APT_PACKAGES = [
     "iproute2",
     "skopeo",
     "procps",
+    # The dashboard's browser tests drive Debian's Chromium through Playwright.
+    "chromium",
     # Debian's python3 makes virtualenvs only with this.
     "python3-venv",
 ]

@@ -38,7 +38,7 @@ def teammates(user) -> QuerySet:
     except ImportError:
         return users.none()
     teams = Membership.objects.filter(user=user).values("team")
-    return users.filter(membership__team__in=teams).distinct()
+    return users.filter(memberships__team__in=teams).distinct()
 
 
 def check_host_config(actor: Actor, host: dict) -> None:

@@ -254,7 +254,7 @@ def choose_networks(
         if mode_of(other.host_config) == HOST:
             return NetworkChoice(HOST)
         return NetworkChoice("container", container=other.id)
-    primary = resolve_network(actor, node, value)
+    primary = _requested_network(actor, node, value)
     if primary.driver != Network.Driver.BRIDGE:
         raise BadRequest(f"container cannot be connected to network {primary.name}")
     own_keys = (asked, value, primary.name, primary.id)
@@ -262,12 +262,20 @@ def choose_networks(
     for key, request in endpoints.items():
         if key in own_keys:
             continue
-        net = resolve_network(actor, node, key)
+        net = _requested_network(actor, node, key)
         if net.driver != Network.Driver.BRIDGE:
             raise BadRequest(f"container cannot be connected to network {net.name}")
         if all(a.network.id != net.id for a in chosen):
             chosen.append(_attach(net, request or {}))
     return NetworkChoice("bridge", attachments=chosen)
+
+
+def _requested_network(actor: Actor, node: Node, ref: str) -> Network:
+    # Not a 404: the docker CLI takes any 404 from create for a missing image and pulls.
+    try:
+        return resolve_network(actor, node, ref)
+    except NotFound as e:
+        raise BadRequest(e.message) from None
 
 
 def save_attachments(c: Container, choice: NetworkChoice) -> None:

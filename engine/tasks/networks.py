@@ -63,8 +63,13 @@ def setup_container_network(paths: RuntimePaths, cid: str, plan: dict) -> dict:
         return {"endpoints": [], "ports": []}
     ns = netlinks.netns_path(manager.netns_name(cid))
     known = manager.state.read().endpoints.get(cid)
-    if known is None or not os.path.exists(ns):
+    wanted = {n["id"]: n for n in plan.get("networks", [])} if mode == "bridge" else {}
+    if known is not None and not os.path.exists(ns):
         manager.remove_netns(cid)
+        known = None
+    customised = extra_hosts or plan.get("dns") or plan.get("dns_search")
+    # `connect` makes a plain namespace itself; each namespace call costs a netlink socket.
+    if known is None and (customised or not wanted):
         manager.create_netns(
             cid,
             hostname=plan["hostname"],
@@ -72,7 +77,6 @@ def setup_container_network(paths: RuntimePaths, cid: str, plan: dict) -> dict:
             dns=plan.get("dns", []),
             search=plan.get("dns_search", []),
         )
-    wanted = {n["id"]: n for n in plan.get("networks", [])} if mode == "bridge" else {}
     have = {e.network_id for e in manager.endpoints(cid)}
     for net_id in have - wanted.keys():
         manager.disconnect(cid, net_id)

@@ -77,8 +77,18 @@ def crun(paths: RuntimePaths, *args: str, check: bool = True) -> subprocess.Comp
     return proc
 
 
-def _crun_forget(paths: RuntimePaths, cid: str) -> None:
-    if (crun_root(paths) / cid).exists():
+def _crun_forget(paths: RuntimePaths, cid: str, init_exited: bool = False) -> None:
+    """Drop crun's record of the container.
+
+    Once conmon has reaped the init process, that record is only files: removing them here
+    saves a `crun delete` process (its cgroup cleanup is done by cgroups.remove anyway).
+    """
+    state_dir = crun_root(paths) / cid
+    if not state_dir.exists():
+        return
+    if init_exited:
+        shutil.rmtree(state_dir, ignore_errors=True)
+    else:
         crun(paths, "delete", "--force", cid, check=False)
 
 
@@ -351,7 +361,7 @@ def refresh(paths: RuntimePaths, cid: str) -> ContainerState:
             except ValueError:
                 state.exit_code = 255
         state.oom_killed = (bundle(paths, cid) / "oom").exists() or cgroups.oom_kills(cgroup) > 0
-        _crun_forget(paths, cid)
+        _crun_forget(paths, cid, init_exited=text is not None)
         cgroups.remove(cgroup)
         state.status = Status.exited
         state.pid = 0

@@ -203,8 +203,15 @@ def _load_oci(
             raise InvalidInput(f"image config is larger than {MAX_CONFIG} bytes")
         _put_blob(store, tar, members, manifest["config"]["digest"])
         for ref in manifest["layers"]:
-            _check_layer(_blob(tar, members, ref["digest"]), max_bytes, ref.get("mediaType"))
+            existed = store.blobs.has(ref["digest"])
             _put_blob(store, tar, members, ref["digest"])
+            try:
+                with store.blobs.open(ref["digest"]) as f:
+                    _check_layer(f, max_bytes, ref.get("mediaType"))
+            except InvalidInput:
+                if not existed:
+                    store.blobs.delete(ref["digest"])
+                raise
         annotations = item.get("annotations") or {}
         name = annotations.get(_CONTAINERD_NAME) or annotations.get(_REF_NAME, "")
         tags = [str(parse_reference(name))] if ":" in name or "/" in name else []

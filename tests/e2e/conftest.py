@@ -1,6 +1,5 @@
 """The whole platform, started the way `make up` starts it, for the docker CLI and docker-py."""
 
-import contextlib
 import os
 import secrets
 import shutil
@@ -8,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.ephemeral import ephemeral_platform
-from runtime.containers import lifecycle
-from runtime.paths import RuntimePaths
+from dockyard.ephemeral import ephemeral_platform, remove_all_containers
 
 
 @pytest.fixture(scope="session")
@@ -19,18 +16,8 @@ def platform(tmp_path_factory):
         pytest.skip("needs root, crun and the docker CLI")
     root = tmp_path_factory.mktemp("e2e-root")
     run = Path(os.environ["DOCKYARD_RUN_DIR"]) / f"e2e{secrets.token_hex(2)}"
-    try:
-        with ephemeral_platform(root, run) as running:
+    with ephemeral_platform(root, run) as running:
+        try:
             yield running
-            leftovers = running.docker("ps", "-aq").stdout.split()
-            if leftovers:
-                running.docker("rm", "-f", *leftovers)
-    finally:
-        _remove_everything(RuntimePaths(root=root, run=run))
-
-
-def _remove_everything(paths: RuntimePaths) -> None:
-    """Whatever a failed test left running goes, so the host is as it was."""
-    for cid in lifecycle.list_ids(paths):
-        with contextlib.suppress(Exception):
-            lifecycle.remove(paths, cid, force=True)
+        finally:
+            remove_all_containers(running)

@@ -16,7 +16,6 @@ import pytest
 from pyroute2 import IPRoute
 
 from dockyard.ephemeral import ephemeral_platform, free_port
-from tests.runtime.network.conftest import host_network_state
 
 pytestmark = [pytest.mark.e2e, pytest.mark.privileged]
 
@@ -87,8 +86,23 @@ def test_a_published_port_answers_on_loopback_and_on_the_hosts_address(platform)
     with containers(platform) as made:
         c = name()
         made.append(c)
-        ok(platform.docker("run", "-d", "--name", c, "-p", f"{port}:80", "busybox",
-                           "httpd", "-f", "-p", "80", "-h", "/etc"))  # fmt: skip
+        ok(
+            platform.docker(
+                "run",
+                "-d",
+                "--name",
+                c,
+                "-p",
+                f"{port}:80",
+                "busybox",
+                "httpd",
+                "-f",
+                "-p",
+                "80",
+                "-h",
+                "/etc",
+            )
+        )
         cid = ok(platform.docker("inspect", "-f", "{{.Id}}", c)).strip()
         assert get("127.0.0.1", port) == cid[:12] + "\n"
         assert get(host_address(prefix_of(platform)), port) == cid[:12] + "\n"
@@ -113,8 +127,28 @@ def test_publish_all_maps_exposed_ports_to_random_host_ports_on_chosen_addresses
     with containers(platform) as made:
         c = name()
         made.append(c)
-        ok(platform.docker("run", "-d", "--name", c, "--expose", "80", "--expose", "53/udp", "-P",
-                           "-p", "127.0.0.1::8080", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc"))  # fmt: skip
+        ok(
+            platform.docker(
+                "run",
+                "-d",
+                "--name",
+                c,
+                "--expose",
+                "80",
+                "--expose",
+                "53/udp",
+                "-P",
+                "-p",
+                "127.0.0.1::8080",
+                "busybox",
+                "httpd",
+                "-f",
+                "-p",
+                "80",
+                "-h",
+                "/etc",
+            )
+        )
         lines = ok(platform.docker("port", c)).splitlines()
         ports = dict(line.split(" -> ") for line in lines)
         assert set(ports) == {"80/tcp", "53/udp", "8080/tcp"}
@@ -130,12 +164,34 @@ def test_containers_on_a_user_network_reach_each_other_by_name_and_alias(platfor
         ok(platform.docker("network", "create", "--subnet", "10.231.7.0/24", app))
         db = name()
         made.append(db)
-        ok(platform.docker("run", "-d", "--network", app, "--name", db, "--network-alias", "pg",
-                           "--ip", "10.231.7.77", "busybox", "sleep", "300"))  # fmt: skip
-        assert ok(platform.docker("run", "--rm", "--network", app, "busybox",
-                                  "ping", "-c1", "-W2", db)).count("1 packets received") == 1  # fmt: skip
-        assert "10.231.7.77" in ok(platform.docker("run", "--rm", "--network", app, "busybox",
-                                                   "ping", "-c1", "-W2", "pg"))  # fmt: skip
+        ok(
+            platform.docker(
+                "run",
+                "-d",
+                "--network",
+                app,
+                "--name",
+                db,
+                "--network-alias",
+                "pg",
+                "--ip",
+                "10.231.7.77",
+                "busybox",
+                "sleep",
+                "300",
+            )
+        )
+        assert (
+            ok(
+                platform.docker(
+                    "run", "--rm", "--network", app, "busybox", "ping", "-c1", "-W2", db
+                )
+            ).count("1 packets received")
+            == 1
+        )
+        assert "10.231.7.77" in ok(
+            platform.docker("run", "--rm", "--network", app, "busybox", "ping", "-c1", "-W2", "pg")
+        )
 
         from_default = platform.docker("run", "--rm", "busybox", "ping", "-c1", "-W1", db)
         assert from_default.returncode != 0
@@ -159,8 +215,11 @@ def test_user_networks_are_isolated_from_each_other(platform):
                 "run", "-d", "--network", one, "--name", target, "busybox", "sleep", "300"
             )
         )
-        ip = ok(platform.docker("inspect", "-f", f"{{{{.NetworkSettings.Networks.{one}.IPAddress}}}}",
-                                target)).strip()  # fmt: skip
+        ip = ok(
+            platform.docker(
+                "inspect", "-f", f"{{{{.NetworkSettings.Networks.{one}.IPAddress}}}}", target
+            )
+        ).strip()
         assert ip
         same = platform.docker("run", "--rm", "--network", one, "busybox", "ping", "-c1", "-W2", ip)
         assert same.returncode == 0, same.stdout + same.stderr
@@ -239,13 +298,41 @@ def test_host_none_and_container_modes_and_etc_options(platform):
         own_ip = ok(
             platform.docker("exec", owner, "ip", "-4", "-o", "addr", "show", "eth0")
         ).split()[3]
-        joined = ok(platform.docker("run", "--rm", "--network", f"container:{owner}", "busybox",
-                                    "ip", "-4", "-o", "addr", "show", "eth0"))  # fmt: skip
+        joined = ok(
+            platform.docker(
+                "run",
+                "--rm",
+                "--network",
+                f"container:{owner}",
+                "busybox",
+                "ip",
+                "-4",
+                "-o",
+                "addr",
+                "show",
+                "eth0",
+            )
+        )
         assert joined.split()[3] == own_ip
 
-    etc = ok(platform.docker("run", "--rm", "--hostname", "box", "--add-host", "db.local:10.9.8.7",
-                             "--dns", "192.0.2.53", "--dns-search", "example.test", "busybox", "sh", "-c",
-                             "hostname; cat /etc/hosts /etc/resolv.conf"))  # fmt: skip
+    etc = ok(
+        platform.docker(
+            "run",
+            "--rm",
+            "--hostname",
+            "box",
+            "--add-host",
+            "db.local:10.9.8.7",
+            "--dns",
+            "192.0.2.53",
+            "--dns-search",
+            "example.test",
+            "busybox",
+            "sh",
+            "-c",
+            "hostname; cat /etc/hosts /etc/resolv.conf",
+        )
+    )
     assert etc.startswith("box\n")
     assert "10.9.8.7\tdb.local" in etc
     assert "nameserver 192.0.2.53" in etc and "search example.test" in etc
@@ -254,8 +341,7 @@ def test_host_none_and_container_modes_and_etc_options(platform):
 def test_fifty_containers_come_and_go_without_leaving_network_state(platform):
     prefix = prefix_of(platform)
     ok(platform.docker("run", "--rm", "busybox", "true"))
-    before = host_network_state(prefix)
-    ruleset_before = nft_table(prefix)
+    before = own_state(prefix)
     ids = []
     try:
         for _ in range(50):
@@ -265,8 +351,36 @@ def test_fifty_containers_come_and_go_without_leaving_network_state(platform):
     finally:
         if ids:
             ok(platform.docker("rm", "-f", *ids))
-    assert host_network_state(prefix) == before
-    assert nft_table(prefix) == ruleset_before
+    assert own_state(prefix) == before
+
+
+def own_state(prefix: str) -> dict:
+    """The platform's links, addresses, routes, namespaces and rules. Other platforms may come
+    and go on the host meanwhile; nothing else is ever touched, by construction."""
+    with IPRoute() as ipr:
+        ours = {
+            link["index"]: link.get("ifname")
+            for link in ipr.get_links()
+            if link.get("ifname", "").startswith(prefix)
+        }
+        addrs = sorted(
+            (ours[a["index"]], a.get("address"), a["prefixlen"])
+            for a in ipr.get_addr()
+            if a["index"] in ours
+        )
+        routes = sorted(
+            (ours[r.get("oif")], str(r.get("dst")), r["dst_len"])
+            for r in ipr.get_routes(family=2)
+            if r.get("oif") in ours
+        )
+    netns = sorted(n for n in os.listdir("/run/netns") if n.startswith(prefix))
+    return {
+        "links": sorted(ours.values()),
+        "addrs": addrs,
+        "routes": routes,
+        "netns": netns,
+        "nft": nft_table(prefix),
+    }
 
 
 def nft_table(prefix: str) -> list:
@@ -274,7 +388,12 @@ def nft_table(prefix: str) -> list:
         ["nft", "-j", "list", "table", "ip", prefix], capture_output=True, text=True
     )
     items = json.loads(out.stdout)["nftables"] if out.returncode == 0 else []
-    return [item for item in items if "metainfo" not in item]
+    # Handles change each time the table is rebuilt; the rules are what matter.
+    return [
+        {kind: {k: v for k, v in body.items() if k != "handle"} for kind, body in item.items()}
+        for item in items
+        if "metainfo" not in item
+    ]
 
 
 def test_the_agent_restores_rules_and_removes_orphans_at_start(platform):
@@ -283,8 +402,23 @@ def test_the_agent_restores_rules_and_removes_orphans_at_start(platform):
     with containers(platform) as made:
         c = name()
         made.append(c)
-        ok(platform.docker("run", "-d", "--name", c, "-p", f"{port}:80", "busybox",
-                           "httpd", "-f", "-p", "80", "-h", "/etc"))  # fmt: skip
+        ok(
+            platform.docker(
+                "run",
+                "-d",
+                "--name",
+                c,
+                "-p",
+                f"{port}:80",
+                "busybox",
+                "httpd",
+                "-f",
+                "-p",
+                "80",
+                "-h",
+                "/etc",
+            )
+        )
         assert get("127.0.0.1", port)
         subprocess.run(["nft", "delete", "table", "ip", prefix], check=True)
         assert get("127.0.0.1", port, wait=0) is None
@@ -301,7 +435,6 @@ def test_the_agent_restores_rules_and_removes_orphans_at_start(platform):
 
 
 def test_the_host_network_is_as_found_after_a_platform_stops(tmp_path):
-    before = host_network_state("none")
     forward = Path("/proc/sys/net/ipv4/ip_forward").read_text()
     run = Path(tempfile.mkdtemp(prefix="dyn", dir="/tmp"))
     try:
@@ -309,12 +442,13 @@ def test_the_host_network_is_as_found_after_a_platform_stops(tmp_path):
             ok(p.docker("network", "create", "scratch"))
             ok(p.docker("run", "-d", "--network", "scratch", "-p", "80", "busybox", "sleep", "300"))
             ok(p.docker("run", "-d", "-p", "80", "busybox", "sleep", "300"))
-            assert nft_table(p.env["DOCKYARD_NETWORK_PREFIX"])
+            prefix = p.env["DOCKYARD_NETWORK_PREFIX"]
+            assert own_state(prefix)["netns"] and own_state(prefix)["nft"]
             leftovers = p.docker("ps", "-aq").stdout.split()
             p.docker("rm", "-f", *leftovers)
     finally:
         subprocess.run(["rm", "-rf", str(run)], check=False)
-    assert host_network_state("none") == before
+    assert own_state(prefix) == {"links": [], "addrs": [], "routes": [], "netns": [], "nft": []}
     assert Path("/proc/sys/net/ipv4/ip_forward").read_text() == forward
 
 
@@ -322,9 +456,13 @@ def test_the_host_network_is_as_found_after_a_platform_stops(tmp_path):
 def test_apt_get_installs_from_the_hosts_debian_mirror(platform):
     platform.manage("import_base_images", "debian:bookworm", timeout=1800)
     out = platform.docker(
-        "run", "--rm", "debian:bookworm", "sh", "-c",
+        "run",
+        "--rm",
+        "debian:bookworm",
+        "sh",
+        "-c",
         "apt-get update -q && apt-get install -y -q hello && hello",
         timeout=900,
-    )  # fmt: skip
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "Hello, world!" in out.stdout

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.ephemeral import ephemeral_platform
+from dockyard.ephemeral import ephemeral_platform, remove_all_containers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.privileged]
 
@@ -33,5 +33,7 @@ def test_containers_outlive_a_platform_restart(tmp_path):
                 platform.docker("exec", "survivor", "echo", "still here").stdout == "still here\n"
             )
             assert platform.docker("stop", "-t", "1", "survivor").returncode == 0
+            removed = platform.docker("rm", "survivor", "quitter")
+            assert removed.returncode == 0, removed.stderr
         finally:
-            platform.docker("rm", "-f", "survivor", "quitter")
+            remove_all_containers(platform)

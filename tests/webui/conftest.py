@@ -79,7 +79,8 @@ def web_platform(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def browser():
+def browser(web_platform):
+    # Depends on the platform so that it closes first: both tear down with an event loop.
     playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as p:
         # launch() gives the browser a fresh profile directory of its own every time.

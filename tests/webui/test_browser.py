@@ -19,7 +19,7 @@ def test_it_runs_a_container_and_drives_it_from_the_browser(signed_in, web_platf
     page.fill("#id_name", "webdemo")
     page.fill(
         "#id_command",
-        "sh -c 'trap \"exit 0\" TERM; echo hello-from-dockyard; "
+        'sh -c \'trap "exit 0" TERM; echo hello-from-dockyard; '
         "while true; do sleep 1; echo tick; done'",
     )
     shot(page, "02-run-form")
@@ -32,9 +32,7 @@ def test_it_runs_a_container_and_drives_it_from_the_browser(signed_in, web_platf
     page.click(".tabs >> text=Logs")
     page.wait_for_selector("#log >> text=hello-from-dockyard", timeout=15000)
     first = page.locator("#log div").count()
-    page.wait_for_function(
-        f"document.querySelectorAll('#log div').length > {first}", timeout=15000
-    )
+    page.wait_for_function(f"document.querySelectorAll('#log div').length > {first}", timeout=15000)
     shot(page, "04-logs")
 
     page.click(".tabs >> text=Stats")
@@ -56,6 +54,7 @@ def test_it_runs_a_container_and_drives_it_from_the_browser(signed_in, web_platf
     page.click(".tabs >> text=Processes")
     assert "sleep" in page.locator("table").inner_text()
     page.click(".tabs >> text=Files")
+    shot(page, "07-files")
     page.wait_for_selector("text=etc/")
     shot(page, "07-files")
 

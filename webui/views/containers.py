@@ -1,6 +1,8 @@
+import contextlib
 import io
 import json
 import posixpath
+import stat
 import tarfile
 import tempfile
 
@@ -29,6 +31,11 @@ TABS = ["overview", "logs", "stats", "terminal", "processes", "changes", "files"
 # The file browser reads a directory's tar stream only up to here.
 MAX_LISTING = 2000
 MAX_DOWNLOAD = 512 * 1024 * 1024
+_TYPE_BITS = {
+    tarfile.DIRTYPE: stat.S_IFDIR,
+    tarfile.SYMTYPE: stat.S_IFLNK,
+    tarfile.REGTYPE: stat.S_IFREG,
+}
 
 
 def filtered(request):
@@ -207,31 +214,39 @@ def files(request, cid):
     c = container_for(request.user, cid)
     path = posixpath.normpath("/" + request.GET.get("path", "/"))
     try:
-        stat = run_on_node(c.node, tasks.container_path_stat, c.id, path)
+        found = run_on_node(c.node, tasks.container_path_stat, c.id, path)
     except ApiError as e:
         return _files_page(request, c, path, [], e.message)
-    is_dir = bool(stat["mode"] & (1 << 31))
+    is_dir = bool(found["mode"] & (1 << 31))
     if request.GET.get("download"):
         return _download(c, path, is_dir)
     if not is_dir:
-        return _files_page(request, c, path, [], "", single=stat)
+        return _files_page(request, c, path, [], "", single=found)
     entries = _listing(async_to_sync(_tar_of)(c, path, 64 * 1024 * 1024))
     return _files_page(request, c, path, entries, "")
 
 
 def _listing(spool) -> list[dict]:
+    """The first level of a directory's tar, whose members sit under its base name ("." for /)."""
     entries: dict[str, dict] = {}
-    with tarfile.open(fileobj=spool, mode="r|*") as tar:
+    top = None
+    with (
+        contextlib.suppress(tarfile.ReadError, EOFError),
+        tarfile.open(fileobj=spool, mode="r|*") as tar,
+    ):
         for member in tar:
-            parts = member.name.split("/")
-            if len(parts) != 2 or not parts[1]:
+            if top is None:
+                top = member.name
                 continue
-            entries[parts[1]] = {
-                "name": parts[1],
+            rel = member.name if top == "." else member.name.removeprefix(top + "/")
+            if not rel or "/" in rel:
+                continue
+            entries[rel] = {
+                "name": rel,
                 "dir": member.isdir(),
                 "link": member.linkname if member.issym() else "",
                 "size": member.size,
-                "mode": tarfile.filemode(member.mode),
+                "mode": stat.filemode(member.mode | _TYPE_BITS.get(member.type, 0)),
             }
             if len(entries) >= MAX_LISTING:
                 break
