@@ -1,10 +1,14 @@
 """Docker-style events: published on commit to the channel layer, read by waiters and streams."""
 
+import functools
+import json
 import time
 from dataclasses import dataclass, field
 
+import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
 ALL = "events"
@@ -38,18 +42,33 @@ def publish(event: dict) -> None:
 
 
 def _send(groups: list[str], event: dict) -> None:
+    _remember(event)
     layer = get_channel_layer()
     for group in groups:
         async_to_sync(layer.group_send)(group, {"type": "engine.event", "event": event})
 
 
-async def apublish(event: dict) -> None:
-    layer = get_channel_layer()
-    groups = [ALL]
-    if event["Type"] == "container":
-        groups.append(container_group(event["Actor"]["ID"]))
-    for group in groups:
-        await layer.group_send(group, {"type": "engine.event", "event": event})
+# `docker events --since` replays the past: the latest events are kept in a capped redis list.
+HISTORY_KEY = "dockyard:events"
+HISTORY_LENGTH = 1000
+
+
+@functools.cache
+def _history() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=None)
+
+
+def _remember(event: dict) -> None:
+    with _history().pipeline() as pipe:
+        pipe.rpush(HISTORY_KEY, json.dumps(event))
+        pipe.ltrim(HISTORY_KEY, -HISTORY_LENGTH, -1)
+        pipe.execute()
+
+
+def history(since: float) -> list[dict]:
+    """Remembered events at or after `since` (seconds), oldest first."""
+    events = (json.loads(raw) for raw in _history().lrange(HISTORY_KEY, 0, -1))
+    return [e for e in events if e["timeNano"] >= since * 1_000_000_000]
 
 
 @dataclass

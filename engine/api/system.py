@@ -11,10 +11,11 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 
 from .. import events
+from ..errors import BadRequest
 from ..models import Container, Image
 from ..nodes import local_node
 from ..services.access import visible_containers
-from .base import API_VERSION, MIN_API_VERSION, engine_view, int_param
+from .base import API_VERSION, MIN_API_VERSION, engine_view, parse_filters
 
 VERSION = "0.1.0"
 
@@ -145,39 +146,51 @@ def _os_name() -> str:
     return "Linux"
 
 
+def _seconds(request, name: str) -> float | None:
+    value = request.GET.get(name)
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be a unix time in seconds, got {value!r}") from None
+
+
 @engine_view("GET")
 async def events_stream(request, actor):
-    until = int_param(request, "until")
-    filters = json.loads(request.GET.get("filters") or "{}")
+    since, until = _seconds(request, "since"), _seconds(request, "until")
+    filters = parse_filters(request)
 
     def wanted(event: dict) -> bool:
-        types = filters.get("type")
-        if types and event["Type"] not in _keys(types):
+        if filters.get("type") and event["Type"] not in filters["type"]:
             return False
         names = filters.get("container")
         if names and event["Type"] == "container":
-            keys = _keys(names)
             actor_info = event["Actor"]
-            if actor_info["ID"] not in keys and actor_info["Attributes"].get("name") not in keys:
+            if actor_info["ID"] not in names and actor_info["Attributes"].get("name") not in names:
                 return False
-        return True
+        return until is None or event["timeNano"] <= until * 1_000_000_000
 
     async def lines():
         async with events.Subscription([events.ALL]) as sub:
+            replayed = 0
+            if since is not None:
+                for event in await sync_to_async(events.history)(since):
+                    replayed = event["timeNano"]
+                    if wanted(event) and await sync_to_async(_may_see)(actor, event):
+                        yield json.dumps(event).encode() + b"\n"
             while True:
                 timeout = None if until is None else max(0.0, until - time.time())
                 try:
                     event = await asyncio.wait_for(sub.next(), timeout)
                 except TimeoutError:
                     return
+                if event["timeNano"] <= replayed:
+                    continue
                 if wanted(event) and await sync_to_async(_may_see)(actor, event):
                     yield json.dumps(event).encode() + b"\n"
 
     return StreamingHttpResponse(lines(), content_type="application/json")
-
-
-def _keys(value) -> set[str]:
-    return set(value.keys() if isinstance(value, dict) else value)
 
 
 def _may_see(actor, event: dict) -> bool:

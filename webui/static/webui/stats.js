@@ -41,7 +41,8 @@
     const m = JSON.parse(e.data);
     if (m.kind === "error") { note.textContent = m.message; return; }
     const label = new Date().toLocaleTimeString();
-    const limit = m.mem_limit && m.mem_limit < 2 ** 50 ? m.mem_limit / MiB : null;
+    // Without a limit of its own the container may use the whole host: not worth a line.
+    const limit = root.dataset.limited && m.mem_limit ? m.mem_limit / MiB : null;
     push(charts.cpu, label, [m.cpu]);
     push(charts.mem, label, [m.mem / MiB, limit]);
     push(charts.net, label, [rate(m, "rx"), rate(m, "tx")]);

@@ -1,0 +1,1 @@
+"""The image builder: Dockerfile parsing, build context, step cache and execution."""
