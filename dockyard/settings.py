@@ -133,7 +133,6 @@ _VENDOR = {
     "xterm": "@xterm/xterm",
     "xterm-addon-fit": "@xterm/addon-fit",
     "chart.js": "chart.js/dist",
-    "htmx": "htmx.org/dist",
 }
 STATICFILES_DIRS = [
     BASE_DIR / "static",

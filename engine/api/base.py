@@ -8,16 +8,26 @@ import re
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ApiError, BadRequest, MethodNotAllowed, Unauthorized, error_response
+from ..errors import (
+    ApiError,
+    BadRequest,
+    Forbidden,
+    MethodNotAllowed,
+    Unauthorized,
+    error_response,
+)
 from ..services.access import NODE_ADMIN, Actor
 from .schemas import describe
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "1.47"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+_csrf = CsrfViewMiddleware(lambda request: None)
 MIN_API_VERSION = "1.24"
 
 
@@ -50,6 +60,10 @@ def actor_for(request: HttpRequest) -> Actor:
 
     user = user_from_request_headers(request.headers)
     if user is None and request.user.is_authenticated:
+        # A browser session: another site could make the browser send it, so unsafe
+        # methods must prove they come from our own pages.
+        if request.method not in SAFE_METHODS and _csrf.process_view(request, None, (), {}):
+            raise Forbidden("CSRF verification failed: send the X-CSRFToken header")
         user = request.user
     if user is None:
         raise Unauthorized("authentication required: use a personal access token")

@@ -1,16 +1,14 @@
 """/containers/{id}/exec and /exec/... of the Docker Engine API."""
 
-import secrets
-
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.http import HttpResponse, JsonResponse
 
-from ..errors import Conflict, Forbidden, NotFound
+from ..errors import Conflict, NotFound
 from ..models import ExecInstance
 from ..services import containers as svc
 from ..services.access import visible_containers
-from ..specs import exec_spec
+from ..services.execs import do_create_exec, exec_stream_args
 from ..streams import agent_channel
 from ..streams.client import Stream
 from .base import engine_view, int_param, parse_body
@@ -32,16 +30,7 @@ def _exec(actor, exec_id: str) -> ExecInstance:
 @engine_view("POST")
 def create(request, actor, ref):
     c = svc.resolve_container(actor, ref)
-    body = parse_body(request, ExecCreate)
-    if c.status != "running":
-        raise Conflict(f"Container {c.id} is not running")
-    if body.Privileged and not actor.admin:
-        raise Forbidden("privileged exec is for administrators")
-    instance = ExecInstance.objects.create(
-        id=secrets.token_hex(32),
-        container=c,
-        config={"body": body.model_dump(), "spec": exec_spec(body, c.config)},
-    )
+    instance = do_create_exec(actor, c, parse_body(request, ExecCreate))
     return JsonResponse({"Id": instance.id}, status=201)
 
 
@@ -49,15 +38,8 @@ def create(request, actor, ref):
 async def start(request, actor, exec_id):
     instance = await sync_to_async(_exec)(actor, exec_id)
     body = parse_body(request, ExecStart, optional=True)
-    created = instance.config["body"]
     c = instance.container
-    args = {
-        "cid": c.id,
-        "exec_id": instance.id,
-        "spec": instance.config["spec"],
-        "stdin": created["AttachStdin"],
-        "detach": body.Detach,
-    }
+    args = exec_stream_args(instance, detach=body.Detach)
     if instance.running or instance.exit_code is not None:
         raise Conflict(f"exec {exec_id} has already been started")
     if body.Detach:

@@ -64,9 +64,12 @@ def test_it_sends_bob_a_new_row_when_a_team_container_changes(alice, acme):
         assert (await socket.connect())[0]
         c = await sync_to_async(make_container)(alice, "teamweb")
 
-        from engine.events import make_event, publish
+        from channels.layers import get_channel_layer
 
-        await sync_to_async(publish)(make_event("container", "create", c.id, {"name": c.name}))
+        from engine.events import ALL, make_event
+
+        event = make_event("container", "create", c.id, {"name": c.name})
+        await get_channel_layer().group_send(ALL, {"type": "engine.event", "event": event})
         message = await socket.receive_json_from(timeout=5)
         assert message["kind"] == "row"
         assert message["row"]["name"] == "teamweb"

@@ -20,6 +20,12 @@
     try { return (await response.json()).message; } catch { return `${what} failed (${response.status})`; }
   }
 
+  // The Engine API accepts the dashboard session only with Django's CSRF token.
+  function csrfHeaders() {
+    const token = (document.cookie.match(/(?:^|; )csrftoken=([^;]+)/) || [])[1];
+    return token ? { "X-CSRFToken": decodeURIComponent(token) } : {};
+  }
+
   const pull = document.getElementById("pull-form");
   pull.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -28,7 +34,7 @@
     const ref = pull.querySelector("[name=reference]").value.trim();
     const at = ref.lastIndexOf(":");
     const [name, tag] = at > ref.lastIndexOf("/") ? [ref.slice(0, at), ref.slice(at + 1)] : [ref, "latest"];
-    const response = await fetch(`/images/create?fromImage=${encodeURIComponent(name)}&tag=${encodeURIComponent(tag)}`, { method: "POST" });
+    const response = await fetch(`/images/create?fromImage=${encodeURIComponent(name)}&tag=${encodeURIComponent(tag)}`, { method: "POST", headers: csrfHeaders() });
     if (!response.ok) { out.textContent = await failure(response, "Pull"); return; }
     const bars = {};
     let status = out.appendChild(document.createElement("p"));
@@ -80,7 +86,7 @@
     const body = file || tarOf("Dockerfile", dockerfile);
     const tag = build.querySelector("[name=tag]").value.trim();
     const response = await fetch(`/build?rm=1${tag ? "&t=" + encodeURIComponent(tag) : ""}`, {
-      method: "POST", body, headers: { "Content-Type": "application/x-tar" },
+      method: "POST", body, headers: { ...csrfHeaders(), "Content-Type": "application/x-tar" },
     });
     if (!response.ok) { log.textContent = await failure(response, "Build"); return; }
     for await (const m of jsonLines(response)) {
