@@ -144,6 +144,7 @@ def platform_services(env: Mapping[str, str]) -> dict[str, Service]:
     host, port = env["DOCKYARD_HOST"], int(env["DOCKYARD_PORT"])
     node = env["DOCKYARD_NODE"]
     worker_pid = run_dir / "worker.pid"
+    agent_ready = run_dir / "agent.ready"
     services = {
         "redis": Service(
             "redis",
@@ -174,7 +175,13 @@ def platform_services(env: Mapping[str, str]) -> dict[str, Service]:
             probe=worker_pid.exists,
             before=lambda: worker_pid.unlink(missing_ok=True),
         ),
-        "agent": Service("agent", [python, "manage.py", "run_agent"]),
+        "agent": Service(
+            "agent",
+            [python, "manage.py", "run_agent"],
+            # The agent writes this once it watches container exits and has reconciled.
+            probe=agent_ready.exists,
+            before=lambda: agent_ready.unlink(missing_ok=True),
+        ),
         "web": Service(
             "web",
             [
@@ -415,6 +422,19 @@ def _print_banner(platform: Platform) -> None:
     print("Press Ctrl-C to stop.", flush=True)
 
 
+def _publish_base_images(platform: Platform) -> None:
+    """`docker pull busybox` works out of the box: the node's base images go to `library/`."""
+    done = subprocess.run(
+        [str(VENV_BIN / "python"), "manage.py", "publish_base_images"],
+        cwd=SOURCE_DIR,
+        env=platform.env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        print(f"warning: publishing the base images failed:\n{done.stdout}{done.stderr}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m dockyard.launcher",
@@ -437,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Starting {', '.join(platform.names)}...", flush=True)
         platform.start(timeout=args.timeout)
         platform.wait_ready(timeout=args.timeout)
+        if "web" in platform.names:
+            _publish_base_images(platform)
         _print_banner(platform)
         while True:
             dead = platform.dead()

@@ -3,10 +3,13 @@
 import asyncio
 import contextlib
 import logging
+import os
 from dataclasses import asdict
+from pathlib import Path
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.utils import timezone
 from inotify_simple import INotify, flags
 
@@ -30,6 +33,19 @@ HEARTBEAT = 10.0
 ATTACH_DRAIN_TIMEOUT = 30.0
 
 
+def ready_file() -> Path:
+    """Written once the agent watches exits and has reconciled; the launcher waits for it."""
+    return settings.DOCKYARD_RUN_DIR / "agent.ready"
+
+
+def _watch_exits() -> INotify:
+    exits = lifecycle.exits_dir(node_paths())
+    exits.mkdir(parents=True, exist_ok=True)
+    inotify = INotify()
+    inotify.add_watch(exits, flags.CLOSE_WRITE | flags.MOVED_TO)
+    return inotify
+
+
 class Agent:
     def __init__(self) -> None:
         self.node: Node | None = None
@@ -39,8 +55,11 @@ class Agent:
     async def run(self) -> None:
         self.node = await sync_to_async(local_node)()
         await asyncio.to_thread(cgroups.prepare_host)
+        # Watch first, then reconcile: an exit in between is seen by one or the other.
+        inotify = _watch_exits()
         await sync_to_async(reconcile)(self.node)
-        await asyncio.gather(self.serve_streams(), self.watch_exits(), self.heartbeat())
+        ready_file().write_text(str(os.getpid()))
+        await asyncio.gather(self.serve_streams(), self.watch_exits(inotify), self.heartbeat())
 
     async def heartbeat(self) -> None:
         while True:
@@ -91,11 +110,7 @@ class Agent:
                 ctx.cancelled.set()
             await ctx.input.put(message)
 
-    async def watch_exits(self) -> None:
-        exits = lifecycle.exits_dir(node_paths())
-        exits.mkdir(parents=True, exist_ok=True)
-        inotify = INotify()
-        inotify.add_watch(exits, flags.CLOSE_WRITE | flags.MOVED_TO)
+    async def watch_exits(self, inotify: INotify) -> None:
         loop = asyncio.get_running_loop()
         ready = asyncio.Event()
         loop.add_reader(inotify.fileno(), ready.set)

@@ -291,7 +291,7 @@ async def container_logs(request, actor, ref):
     content_type = (
         "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
     )
-    return StreamingHttpResponse(body(), content_type=content_type)
+    return StreamingHttpResponse(stream.data(), content_type=content_type)
 
 
 def _int(value: str, name: str) -> int:
@@ -312,14 +312,7 @@ async def container_stats(request, actor, ref):
     node_name = await sync_to_async(lambda: c.node.name)()
     stream = await Stream(node_name, "stats", args).open()
 
-    async def body():
-        try:
-            async for message in stream.messages():
-                yield message["data"]
-        finally:
-            await stream.cancel()
-
-    return StreamingHttpResponse(body(), content_type="application/json")
+    return StreamingHttpResponse(stream.data(), content_type="application/json")
 
 
 def _path_stat_header(stat: dict) -> str:
@@ -352,14 +345,7 @@ async def archive(request, actor, ref):
         return response
     stream = await Stream(node_name, "archive_get", {"cid": c.id, "path": path}).open()
 
-    async def body():
-        try:
-            async for message in stream.messages():
-                yield message["data"]
-        finally:
-            await stream.cancel()
-
-    response = StreamingHttpResponse(body(), content_type="application/x-tar")
+    response = StreamingHttpResponse(stream.data(), content_type="application/x-tar")
     response["X-Docker-Container-Path-Stat"] = header
     return response
 

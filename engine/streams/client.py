@@ -76,6 +76,14 @@ class Stream:
                 self._closed = True
                 raise StreamError(message.get("status", 500), message["message"])
 
+    async def data(self) -> AsyncIterator[bytes]:
+        """The stream's bytes, for a response body; a client that goes away cancels it."""
+        try:
+            async for message in self.messages():
+                yield message["data"]
+        finally:
+            await self.cancel()
+
     async def send(self, message: dict) -> None:
         if self.input:
             await send_retrying(self.layer, self.input, message)

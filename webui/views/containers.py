@@ -181,14 +181,7 @@ async def download_logs(request, cid):
     except StreamError as e:
         return JsonResponse({"message": e.message}, status=e.status)
 
-    async def body():
-        try:
-            async for message in stream.messages():
-                yield message["data"]
-        finally:
-            await stream.cancel()
-
-    response = StreamingHttpResponse(body(), content_type="text/plain; charset=utf-8")
+    response = StreamingHttpResponse(stream.data(), content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{c.name}.log"'
     return response
 

@@ -2,14 +2,17 @@ import asyncio
 
 from django.core.management.base import BaseCommand
 
-from engine.agent.service import Agent
+from engine.agent.service import Agent, ready_file
 
 
 class Command(BaseCommand):
     help = "Run this node's agent: stream relay, exit watcher, reconciler."
 
     def handle(self, *args, **options):
+        ready_file().unlink(missing_ok=True)
         try:
             asyncio.run(Agent().run())
         except KeyboardInterrupt:
             pass
+        finally:
+            ready_file().unlink(missing_ok=True)
