@@ -125,7 +125,7 @@ def do_upload_blob(repository: Repository, digest: str, read: Reader) -> Blob:
         storage.append(staged, read)
         return _commit(repository, staged, digest)
     finally:
-        staged.unlink(missing_ok=True)
+        storage.discard_staged(staged)
 
 
 def do_mount_blob(repository: Repository, digest: str, source: Repository) -> Blob | None:
@@ -200,7 +200,7 @@ def do_finish_upload(upload: Upload, digest: str) -> Blob:
 
 
 def do_cancel_upload(upload: Upload) -> None:
-    Path(upload.staged_file).unlink(missing_ok=True)
+    storage.discard_staged(Path(upload.staged_file))
     upload.delete()
 
 
@@ -415,7 +415,7 @@ def do_collect_garbage(now: datetime | None = None) -> CollectionReport:
     for stray in uploads_dir.iterdir() if uploads_dir.is_dir() else ():
         if stray.name not in known and _older_than(stray, now - UPLOAD_MAX_AGE):
             freed += stray.stat().st_size
-            stray.unlink(missing_ok=True)
+            storage.discard_staged(stray)
             uploads += 1
 
     cutoff = now - PUSH_GRACE

@@ -15,6 +15,11 @@ from django.conf import settings
 
 CHUNK = 1024 * 1024
 
+# Running hashes of staged uploads, by path: (bytes hashed, hasher). An upload that arrives in
+# order through this process is hashed while it is written, so committing it needs no second
+# read. hashlib state cannot be stored, so another process (or a restart) re-reads the file.
+_running: dict[str, tuple[int, "hashlib._Hash"]] = {}
+
 
 class RangeMismatch(Exception):
     """A chunk did not start at the current end of the upload or had the wrong length."""
@@ -53,6 +58,11 @@ def new_staged_file(name: str) -> Path:
     return path
 
 
+def discard_staged(path: Path) -> None:
+    _running.pop(str(path), None)
+    path.unlink(missing_ok=True)
+
+
 def staged_size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -76,26 +86,35 @@ def append(
         size = os.fstat(f.fileno()).st_size
         if start is not None and start != size:
             raise RangeMismatch(size)
+        hashed, hasher = _running.pop(str(path), (0, None))
+        hasher = hasher.copy() if hasher is not None and hashed == size else None
+        if size == 0:
+            hasher = hashlib.sha256()
         f.seek(size)
         written = 0
         while chunk := read(CHUNK):
             f.write(chunk)
+            if hasher is not None:
+                hasher.update(chunk)
             written += len(chunk)
         if length is not None and written != length:
             f.truncate(size)
             raise RangeMismatch(size)
         f.flush()
+        if hasher is not None:
+            _running[str(path)] = (size + written, hasher)
         return size + written
 
 
 def commit(staged: Path, digest: str) -> int:
     """Move a staged file to its content address if it hashes to `digest`; returns its size."""
-    hasher = hashlib.sha256()
-    size = 0
+    hashed, hasher = _running.pop(str(staged), (-1, None))
     with open(staged, "rb") as f:
-        while chunk := f.read(CHUNK):
-            hasher.update(chunk)
-            size += len(chunk)
+        size = os.fstat(f.fileno()).st_size
+        if hasher is None or hashed != size:
+            hasher = hashlib.sha256()
+            while chunk := f.read(CHUNK):
+                hasher.update(chunk)
         os.fsync(f.fileno())
     actual = f"sha256:{hasher.hexdigest()}"
     if actual != digest:

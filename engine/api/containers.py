@@ -291,7 +291,7 @@ async def container_logs(request, actor, ref):
     content_type = (
         "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
     )
-    return StreamingHttpResponse(stream.data(), content_type=content_type)
+    return StreamingHttpResponse(body(), content_type=content_type)
 
 
 def _int(value: str, name: str) -> int:
