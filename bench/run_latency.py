@@ -4,7 +4,9 @@
     python -m bench.run_latency [--runs 30]
 
 Without DOCKER_HOST a private platform is started in a temporary root (the way `make up`
-starts it). PEER_DOCKER_HOST, when set, names a real Docker daemon to compare with.
+starts it). PEER_DOCKER_HOST, when set, names a real Docker daemon to compare with; without
+it, when podman is installed, a private `podman system service` (its own storage, config,
+mount and network namespaces, busybox loaded from the OCI archive fixture) is the peer.
 Targets: Dockyard's end-to-end median no slower than Docker's; the runtime path
 (create + start + wait + remove, no API) within 3x of `crun run` on the same bundle.
 """
@@ -12,11 +14,14 @@ Targets: Dockyard's end-to-end median no slower than Docker's; the runtime path
 import argparse
 import contextlib
 import os
+import resource
 import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -28,6 +33,115 @@ from runtime.containers.spec import ContainerSpec  # noqa: E402
 from runtime.images.base import build_busybox  # noqa: E402
 from runtime.images.store import ImageStore  # noqa: E402
 from runtime.paths import RuntimePaths  # noqa: E402
+
+BUSYBOX_ARCHIVE = (
+    Path(__file__).resolve().parent.parent / "tests/runtime/images/fixtures/busybox-oci.tar"
+)
+PODMAN_LABEL = "podman (Docker API): docker run --rm busybox true"
+# Run under `unshare --mount`: tmpfs on /run and /var/lib keep off the host what podman and
+# buildah write there whatever their flags (netavark's run dir, crun state, blob-info cache).
+PRIVATE_HOST = "mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib"
+# Where podman puts containers' cgroups with the cgroupfs manager; no setting moves it.
+PODMAN_CGROUP_PARENT = "libpod_parent"
+
+
+def podman_config(workdir: Path) -> dict[str, str]:
+    """Environment pointing podman or buildah at config files of its own, not the host's."""
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    conf = workdir / "containers.conf"
+    # podman asks crun for a million open files and processes; without CAP_SYS_RESOURCE
+    # setrlimit above the hard limit fails, and conmon runs crun under a lower nproc ceiling.
+    conf.write_text(
+        "[containers]\n"
+        f'default_ulimits = ["nofile={nofile}:{nofile}", "nproc=4096:4096"]\n'
+        "[engine]\n"
+        'cgroup_manager = "cgroupfs"\n'
+        'events_logger = "file"\n'
+        f'events_logfile_path = "{workdir / "events.log"}"\n'
+    )
+    registries = workdir / "registries.conf"
+    registries.write_text("unqualified-search-registries = []\n")
+    (workdir / "tmp").mkdir(exist_ok=True)
+    return {
+        **os.environ,
+        "TMPDIR": str(workdir / "tmp"),
+        "CONTAINERS_CONF": str(conf),
+        "CONTAINERS_REGISTRIES_CONF": str(registries),
+    }
+
+
+def podman_flags(workdir: Path) -> list[str]:
+    return [
+        *("--root", str(workdir / "root"), "--runroot", str(workdir / "run")),
+        *("--tmpdir", str(workdir / "tmp"), "--network-config-dir", str(workdir / "net")),
+        *("--cgroup-manager", "cgroupfs", "--events-backend", "file"),
+    ]
+
+
+def remove_cgroup_tree(name: str) -> None:
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        top = hierarchy / name
+        if not top.is_dir():
+            continue
+        for sub in sorted(top.rglob("*"), key=lambda d: len(d.parts), reverse=True):
+            if sub.is_dir():
+                sub.rmdir()
+        top.rmdir()
+
+
+def wait_for_socket(sock: Path, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"podman system service exited: {log.read_text()[-2000:]}")
+        probe = subprocess.run(
+            ["docker", "-H", f"unix://{sock}", "version"], capture_output=True, check=False
+        )
+        if probe.returncode == 0:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"podman system service did not answer: {log.read_text()[-2000:]}")
+
+
+@contextlib.contextmanager
+def podman_service() -> Iterator[str]:
+    """A private `podman system service` with busybox loaded; yields its DOCKER_HOST.
+
+    It runs in mount and network namespaces of its own (see PRIVATE_HOST): the bridge,
+    firewall rules, netns files, crun state and caches it makes never reach the host and go
+    when the service exits. Only the containers' cgroups are shared with the host.
+    """
+    owned_cgroups = not any(
+        (h / PODMAN_CGROUP_PARENT).exists() for h in Path("/sys/fs/cgroup").iterdir()
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="dyb-podman-", dir="/tmp"))
+    sock, log = workdir / "podman.sock", workdir / "service.log"
+    flags = " ".join(podman_flags(workdir))
+    script = (
+        f"{PRIVATE_HOST}"
+        f" && podman {flags} load -q -i {BUSYBOX_ARCHIVE}"
+        f" && exec podman {flags} system service --time=0 unix://{sock}"
+    )
+    unshare = ["unshare", "--mount", "--net", "--propagation", "private", "sh", "-c", script]
+    try:
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                unshare, env=podman_config(workdir), stdout=out, stderr=subprocess.STDOUT
+            )
+        try:
+            wait_for_socket(sock, proc, log)
+            yield f"unix://{sock}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if owned_cgroups:
+            remove_cgroup_tree(PODMAN_CGROUP_PARENT)
 
 
 def docker_run(host: str) -> list[str]:
@@ -87,6 +201,9 @@ def main() -> int:
             results["docker:   docker run --rm busybox true"] = measure(
                 command(docker_run(peer)), args.runs
             )
+        elif shutil.which("podman") and shutil.which("unshare"):
+            with podman_service() as podman_host:
+                results[PODMAN_LABEL] = measure(command(docker_run(podman_host)), args.runs)
         paths = RuntimePaths(root=root / "runtime", run=run / "r").ensure()
         store = ImageStore(paths)
         lowerdirs = store.snapshot_dirs(build_busybox(store))
@@ -106,8 +223,11 @@ def main() -> int:
     if peer:
         docker = median(results["docker:   docker run --rm busybox true"])
         print(f"dockyard / docker:         {e2e / docker:.2f}x (target <= 1x)")
+    elif PODMAN_LABEL in results:
+        podman = median(results[PODMAN_LABEL])
+        print(f"dockyard / podman:         {e2e / podman:.2f}x")
     else:
-        print("docker: PEER_DOCKER_HOST not set; no Docker daemon to compare with on this machine")
+        print("docker: PEER_DOCKER_HOST not set and podman not installed; nothing to compare with")
     return 0
 
 

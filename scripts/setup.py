@@ -35,6 +35,9 @@ APT_PACKAGES = [
     "nftables",
     "iproute2",
     "skopeo",
+    # Peers for the interop tests (podman pull) and the benches (Docker API service, builds).
+    "podman",
+    "buildah",
     "procps",
     # The dashboard's browser tests drive Debian's Chromium through Playwright.
     "chromium",

@@ -23,6 +23,7 @@ from ..events import Subscription, container_group
 from ..models import Container, ExecInstance
 from ..streams.client import CHUNK
 from ..tasks.base import node_paths
+from ..tasks.networks import network_manager
 from .context import StreamContext
 from .statsjson import stats_json
 
@@ -132,13 +133,16 @@ async def handle_logs(ctx: StreamContext) -> None:
 async def handle_stats(ctx: StreamContext) -> None:
     a = ctx.args
     paths = node_paths()
+    networks = network_manager(paths)
     previous = None
     while not ctx.cancelled.is_set():
         try:
             current = await asyncio.to_thread(stats.read_stats, paths, a["cid"])
         except NotFound:
             break
-        await ctx.data(json.dumps(stats_json(a, current, previous)).encode() + b"\n")
+        report = stats_json(a, current, previous)
+        report["networks"] = await asyncio.to_thread(networks.traffic, a["cid"])
+        await ctx.data(json.dumps(report).encode() + b"\n")
         if not a.get("stream", True):
             break
         previous = current

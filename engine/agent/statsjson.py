@@ -44,6 +44,5 @@ def stats_json(args: dict, current: Any, previous: Any) -> dict:
             "stats": cur["memory_stat"],
         },
         "blkio_stats": {"io_service_bytes_recursive": blkio},
-        "networks": {},
         "num_procs": 0,
     }

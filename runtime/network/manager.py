@@ -37,6 +37,9 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()
 
 
+_COUNTERS = ("rx_bytes", "rx_packets", "tx_bytes", "tx_packets")
+
+
 class NetworkManager:
     def __init__(self, paths: RuntimePaths, prefix: str = "dockyard"):
         if not _PREFIX.match(prefix):
@@ -239,6 +242,24 @@ class NetworkManager:
     def endpoints(self, container_id: str) -> list[Endpoint]:
         rec = self.state.read().endpoints.get(container_id)
         return [Endpoint.from_dict(e) for e in rec["networks"]] if rec else []
+
+    def traffic(self, container_id: str) -> dict[str, dict[str, int]]:
+        """Bytes and packets per container interface, read off the host end of each veth
+        (what the host end receives, the container sent)."""
+        counters = {}
+        for ep in self.endpoints(container_id):
+            stats = Path("/sys/class/net", ep.host_ifname, "statistics")
+            try:
+                read = {name: int((stats / name).read_text()) for name in _COUNTERS}
+            except (OSError, ValueError):
+                continue
+            counters[ep.ifname] = {
+                "rx_bytes": read["tx_bytes"],
+                "rx_packets": read["tx_packets"],
+                "tx_bytes": read["rx_bytes"],
+                "tx_packets": read["rx_packets"],
+            }
+        return counters
 
     def connect(
         self,

@@ -62,6 +62,7 @@ def test_pause_rename_and_stats(client):
         assert c.status == "running"
         stats = c.stats(stream=False)
         assert stats["memory_stats"]["usage"] > 0
+        assert "rx_bytes" in stats["networks"]["eth0"]
         c.rename(n + "x")
         assert client.containers.get(n + "x").id == c.id
     finally:
