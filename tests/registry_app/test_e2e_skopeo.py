@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURE = Path("/work/shared/fixtures/busybox-oci.tar")
+FIXTURE = (
+    Path(__file__).resolve().parents[1] / "runtime" / "images" / "fixtures" / "busybox-oci.tar"
+)
 NOBODY = 65534
 SETUP = """
 from django.contrib.auth.models import User
