@@ -33,6 +33,11 @@ class StreamContext:
             self.layer, self.reply, {"type": "stream.error", "status": status, "message": message}
         )
 
+    async def send_all(self, chunks: Iterator[bytes]) -> None:
+        """Send every chunk a blocking iterator yields (read in a thread)."""
+        async for chunk in await self.each(lambda: chunks):
+            await self.data(chunk)
+
     async def each(self, produce: Callable[[], Iterator[Any]]) -> "AsyncThreadIterator":
         return AsyncThreadIterator(produce, self.cancelled)
 

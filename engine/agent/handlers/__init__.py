@@ -1,0 +1,22 @@
+"""What the agent does for each kind of stream; all talk to the runtime on this node."""
+
+from .archives import handle_archive_get, handle_archive_put, handle_container_export
+from .containers import attach_drained, handle_attach, handle_logs, handle_stats
+from .execs import EXEC_STREAMS, handle_exec
+from .images import handle_build, handle_image_import, handle_image_load, handle_image_save
+
+HANDLERS = {
+    "attach": handle_attach,
+    "logs": handle_logs,
+    "stats": handle_stats,
+    "exec": handle_exec,
+    "archive_get": handle_archive_get,
+    "archive_put": handle_archive_put,
+    "build": handle_build,
+    "image_load": handle_image_load,
+    "image_import": handle_image_import,
+    "image_save": handle_image_save,
+    "container_export": handle_container_export,
+}
+
+__all__ = ["EXEC_STREAMS", "HANDLERS", "attach_drained"]
