@@ -148,6 +148,11 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 # A web terminal with no keystroke and no output for this long is closed.
 DOCKYARD_TERMINAL_IDLE_TIMEOUT = env_int("DOCKYARD_TERMINAL_IDLE_TIMEOUT", 900)
+# Unpacked size allowed for a build context, an image archive or an imported tar: a gzip bomb
+# stops here instead of filling the disk.
+DOCKYARD_MAX_ARCHIVE_BYTES = env_int("DOCKYARD_MAX_ARCHIVE_BYTES", 10 * 1024**3)
+DOCKYARD_REGISTRY_TOKEN_TTL = env_int("DOCKYARD_REGISTRY_TOKEN_TTL", 300)
+DOCKYARD_REGISTRY_DEFAULT_VISIBILITY = env_str("DOCKYARD_REGISTRY_DEFAULT_VISIBILITY", "private")
 
 REDIS_URL = env_str("DOCKYARD_REDIS_URL", f"unix://{DOCKYARD_RUN_DIR}/redis.sock")
 

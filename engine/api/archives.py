@@ -4,8 +4,6 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import StreamingHttpResponse
 
-from runtime.images.archive import DEFAULT_MAX_ARCHIVE
-
 from .. import tasks
 from ..errors import BadRequest
 from ..nodes import local_node, run_on_node
@@ -19,7 +17,7 @@ BODY_CHUNK = 1 << 16
 
 
 def max_archive_bytes() -> int:
-    return getattr(settings, "DOCKYARD_MAX_ARCHIVE_BYTES", DEFAULT_MAX_ARCHIVE)
+    return settings.DOCKYARD_MAX_ARCHIVE_BYTES
 
 
 async def send_body(request, stream: Stream) -> None:

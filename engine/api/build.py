@@ -6,8 +6,6 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import JsonResponse
 
-from runtime.build.context import DEFAULT_MAX_CONTEXT
-
 from ..errors import BadRequest, Forbidden
 from ..nodes import local_node
 from ..services import build as svc
@@ -50,7 +48,7 @@ def build_options(request) -> dict:
 async def build(request, actor):
     options = build_options(request)
     node = await sync_to_async(local_node)()
-    max_bytes = getattr(settings, "DOCKYARD_MAX_ARCHIVE_BYTES", DEFAULT_MAX_CONTEXT)
+    max_bytes = settings.DOCKYARD_MAX_ARCHIVE_BYTES
     stream = await Stream(node.name, "build", {"options": options, "max_bytes": max_bytes}).open()
     await send_body(request, stream)
 
