@@ -3,9 +3,11 @@
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -138,10 +140,43 @@ def check_basic(username: str, password_or_token: str) -> Principal | None:
         if principal is not None and principal.user.get_username() == username:
             return principal
         return None
-    user = authenticate(username=username, password=password_or_token)
-    if user is None or not user.is_active:
-        return None
+    user = _recently_verified(username, password_or_token)
+    if user is None:
+        user = authenticate(username=username, password=password_or_token)
+        if user is None or not user.is_active:
+            return None
+        _remember_verified(user, password_or_token)
     return Principal(user=user)
+
+
+# Registry clients present the password again for every token they fetch (docker, skopeo and
+# podman log in once, then send Basic credentials per push or pull), and one PBKDF2 check
+# costs about 0.3 s. A password verified within the last minute is accepted without hashing
+# it again. The key is an HMAC over the stored hash too, so a password change ends it at once;
+# only HMACs, never passwords, are kept.
+VERIFIED_FOR = 60.0
+_verified: dict[str, float] = {}
+
+
+def _credential_key(user: AbstractBaseUser, password: str) -> str:
+    material = f"{user.pk}\0{user.password}\0{password}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), material, hashlib.sha256).hexdigest()
+
+
+def _recently_verified(username: str, password: str) -> AbstractBaseUser | None:
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        return None
+    expires = _verified.get(_credential_key(user, password), 0.0)
+    return user if expires > time.monotonic() else None
+
+
+def _remember_verified(user: AbstractBaseUser, password: str) -> None:
+    now = time.monotonic()
+    if len(_verified) > 10_000:
+        for key in [k for k, until in _verified.items() if until <= now]:
+            del _verified[key]
+    _verified[_credential_key(user, password)] = now + VERIFIED_FOR
 
 
 def authenticate_secret(raw: str) -> AbstractBaseUser | None:

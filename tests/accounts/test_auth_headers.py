@@ -41,3 +41,18 @@ def test_it_refuses_anything_else(alice, charlie):
     ):
         assert user_from_request_headers({"Authorization": value}) is None, value
     assert user_from_request_headers({}) is None
+
+
+def test_a_changed_password_stops_working_at_once_even_right_after_a_login(db):
+    from django.contrib.auth import get_user_model
+
+    from accounts.services import check_basic
+
+    user = get_user_model().objects.create_user("dora", password="first-password")
+    assert check_basic("dora", "first-password") is not None
+    assert check_basic("dora", "first-password") is not None
+    user.set_password("second-password")
+    user.save()
+    assert check_basic("dora", "first-password") is None
+    assert check_basic("dora", "second-password") is not None
+    assert check_basic("dora", "wrong-password") is None
