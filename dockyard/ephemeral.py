@@ -90,16 +90,17 @@ def ephemeral_platform(
     services: tuple[str, ...] = ("redis", "worker", "agent", "gateway"),
 ) -> Iterator[Ephemeral]:
     """Start the platform with its state in `root` and its sockets in `run` (keep it short)."""
+    # Names derive from the root, so a platform restarted on the same root is the same node
+    # with the same bridges, namespaces and nftables table, apart from `make up` and other tests.
+    tag = hashlib.sha256(str(root).encode()).hexdigest()
     env = {
         **os.environ,
         "DOCKYARD_ROOT": str(root),
         "DOCKYARD_RUN_DIR": str(run),
-        # Derived from the root, so a platform restarted on the same root is the same node.
-        "DOCKYARD_NODE": f"eph-{hashlib.sha256(str(root).encode()).hexdigest()[:6]}",
+        "DOCKYARD_NODE": f"eph-{tag[:6]}",
         "DOCKYARD_PORT": str(free_port()),
         "DOCKYARD_ENGINE_SOCKET": str(run / "docker.sock"),
-        # Its own bridges, namespaces and nftables table, apart from `make up` and other tests.
-        "DOCKYARD_NETWORK_PREFIX": f"dy{secrets.token_hex(2)}",
+        "DOCKYARD_NETWORK_PREFIX": f"dy{tag[:4]}",
         "DJANGO_SETTINGS_MODULE": "dockyard.settings",
     }
     env.pop("DOCKYARD_REDIS_URL", None)

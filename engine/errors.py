@@ -38,10 +38,6 @@ class Conflict(ApiError):
     status = 409
 
 
-class NotModified(ApiError):
-    status = 304
-
-
 class Unavailable(ApiError):
     status = 503
 

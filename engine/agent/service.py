@@ -50,7 +50,6 @@ class Agent:
     def __init__(self) -> None:
         self.node: Node | None = None
         self.layer = get_channel_layer()
-        self.streams: dict[str, StreamContext] = {}
 
     async def run(self) -> None:
         self.node = await sync_to_async(local_node)()

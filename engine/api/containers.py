@@ -316,16 +316,7 @@ async def container_stats(request, actor, ref):
 
 
 def _path_stat_header(stat: dict) -> str:
-    encoded = json.dumps(
-        {
-            "name": stat["name"],
-            "size": stat["size"],
-            "mode": stat["mode"],
-            "mtime": stat["mtime"],
-            "linkTarget": stat.get("link_target", ""),
-        }
-    )
-    return base64.b64encode(encoded.encode()).decode()
+    return base64.b64encode(json.dumps(stat).encode()).decode()
 
 
 @engine_view("GET", "HEAD", "PUT")

@@ -54,11 +54,6 @@ def unpause_container(paths: RuntimePaths, cid: str) -> dict:
 
 
 @runtime_task
-def refresh_container(paths: RuntimePaths, cid: str) -> dict:
-    return asdict(lifecycle.refresh(paths, cid))
-
-
-@runtime_task
 def remove_container(paths: RuntimePaths, cid: str, force: bool) -> None:
     lifecycle.remove(paths, cid, force)
     release_container_network(paths, cid)
@@ -85,7 +80,7 @@ def container_changes(paths: RuntimePaths, cid: str, image_id: str) -> list[dict
 
 @runtime_task
 def container_path_stat(paths: RuntimePaths, cid: str, path: str) -> dict:
-    return asdict(archive.stat_path(paths, cid, path))
+    return archive.stat_path(paths, cid, path).to_docker()
 
 
 @runtime_task

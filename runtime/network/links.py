@@ -147,11 +147,6 @@ def set_default_route(ns_path: str, gateway: str) -> None:
         ns.route("replace", dst="0.0.0.0/0", gateway=gateway)
 
 
-def interfaces_in(ns_path: str) -> list[str]:
-    with in_netns(ns_path) as ns:
-        return [link.get("ifname") for link in ns.get_links()]
-
-
 def has_default_route(ns_path: str) -> bool:
     with in_netns(ns_path) as ns:
         return any(r["dst_len"] == 0 for r in ns.get_routes(family=2, table=254))

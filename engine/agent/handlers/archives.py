@@ -14,9 +14,9 @@ from ..context import StreamContext
 async def handle_archive_get(ctx: StreamContext) -> None:
     a = ctx.args
     paths = node_paths()
-    stat, chunks = await asyncio.to_thread(archive.get_archive, paths, a["cid"], a["path"])
+    _, chunks = await asyncio.to_thread(archive.get_archive, paths, a["cid"], a["path"])
     await ctx.send_all(chunks)
-    await ctx.end({"stat": stat.__dict__})
+    await ctx.end()
 
 
 async def handle_archive_put(ctx: StreamContext) -> None:
