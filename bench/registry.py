@@ -17,58 +17,26 @@ import json
 import os
 import secrets
 import shutil
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.stats import median, summary  # noqa: E402
+from dockyard.ephemeral import (  # noqa: E402
+    free_port,
+    self_signed_certificate,
+    tls_web,
+    wait_for_https,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 NOBODY = 65534
 PASSWORD = secrets.token_urlsafe(12)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, proc: subprocess.Popen) -> None:
-    context = ssl._create_unverified_context()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{url}: server exited with {proc.returncode}")
-        try:
-            urllib.request.urlopen(url, timeout=2, context=context)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{url}: no answer")
-
-
-def make_certificate(work: Path) -> tuple[Path, Path]:
-    key, cert = work / "key.pem", work / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
-        + ["-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )
-    return key, cert
 
 
 def make_image(layout: Path, size_mb: int) -> None:
@@ -119,48 +87,12 @@ def make_image(layout: Path, size_mb: int) -> None:
 
 @contextmanager
 def dockyard(work: Path, key: Path, cert: Path):
-    root = work / "dockyard"
-    root.mkdir()
-    env = {
-        **os.environ,
-        "DOCKYARD_ROOT": str(root),
-        "DOCKYARD_DB": str(root / "db.sqlite3"),
-        "DOCKYARD_RUN_DIR": str(root / "run"),
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(32),
-        "DJANGO_SETTINGS_MODULE": "dockyard.settings",
-    }
-    env.pop("DATABASE_URL", None)
-    manage = [sys.executable, str(REPO / "manage.py")]
-    subprocess.run(
-        [*manage, "migrate", "--noinput", "--skip-checks"],
-        cwd=REPO,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
     create = (
         "from django.contrib.auth.models import User; "
         f"User.objects.create_user('alice', password={PASSWORD!r})"
     )
-    subprocess.run(
-        [*manage, "shell", "-c", create], cwd=REPO, env=env, check=True, capture_output=True
-    )
-    port = free_port()
-    endpoint = f"ssl:port={port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"
-    daphne = str(Path(sys.executable).with_name("daphne"))
-    proc = subprocess.Popen(
-        [daphne, "-e", endpoint, "dockyard.asgi:application"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for(f"https://127.0.0.1:{port}/v2/", proc)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with tls_web(work / "dockyard", key, cert, create) as host:
+        yield host
 
 
 @contextmanager
@@ -182,13 +114,13 @@ def docker_registry(work: Path, key: Path, cert: Path):
             }
         )
     )
-    proc = subprocess.Popen(
-        ["docker-registry", "serve", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = root / "registry.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            ["docker-registry", "serve", str(config)], stdout=out, stderr=subprocess.STDOUT
+        )
     try:
-        wait_for(f"https://127.0.0.1:{port}/v2/", proc)
+        wait_for_https(f"https://127.0.0.1:{port}/v2/", proc, log)
         yield f"127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -263,7 +195,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="dyreg-bench-"))
     work.chmod(0o755)
     try:
-        key, cert = make_certificate(work)
+        key, cert = self_signed_certificate(work)
         layout = work / "image"
         make_image(layout, args.size_mb)
         for path in [layout, *layout.rglob("*")]:

@@ -9,8 +9,12 @@ import hashlib
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,3 +122,82 @@ def ephemeral_platform(
         paths = RuntimePaths(root=root, run=run)
         NetworkManager(paths, prefix=env["DOCKYARD_NETWORK_PREFIX"]).teardown()
         IP_FORWARD.write_text(ip_forward)
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A key and certificate for 127.0.0.1, valid for a day."""
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+        + ["-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return key, cert
+
+
+def wait_for_https(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    unverified = ssl._create_unverified_context()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited: {log.read_text()[-2000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2, context=unverified)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url}: no answer: {log.read_text()[-2000:]}")
+
+
+@contextlib.contextmanager
+def tls_web(root: Path, key: Path, cert: Path, setup: str = "") -> Iterator[str]:
+    """The web app (dashboard, registry) alone, served over TLS by daphne from `root`.
+
+    skopeo and podman try HTTPS first and wait out a 10-second handshake against plain HTTP,
+    so registry tests and benches serve TLS. `setup` runs in `manage.py shell` after migrate.
+    Answers "127.0.0.1:<port>".
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "DOCKYARD_ROOT": str(root),
+        "DOCKYARD_DB": str(root / "db.sqlite3"),
+        "DOCKYARD_RUN_DIR": str(root / "run"),
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(32),
+        "DJANGO_SETTINGS_MODULE": "dockyard.settings",
+    }
+    env.pop("DATABASE_URL", None)
+    manage = [sys.executable, str(SOURCE / "manage.py")]
+    for args in (["migrate", "--noinput", "--skip-checks"], ["shell", "-c", setup]):
+        if args[0] == "shell" and not setup:
+            continue
+        subprocess.run(
+            [*manage, *args], cwd=SOURCE, env=env, check=True, capture_output=True, timeout=300
+        )
+    port = free_port()
+    endpoint = f"ssl:port={port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"
+    log = root / "daphne.log"
+    daphne = str(Path(sys.executable).with_name("daphne"))
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [daphne, "-e", endpoint, "dockyard.asgi:application"],
+            cwd=SOURCE,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_https(f"https://127.0.0.1:{port}/v2/", proc, log)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

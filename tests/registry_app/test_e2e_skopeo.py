@@ -3,19 +3,14 @@
 import hashlib
 import os
 import shutil
-import socket
-import ssl
 import subprocess
-import sys
 import tarfile
 import tempfile
-import time
-import urllib.error
-import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
+
+from dockyard.ephemeral import self_signed_certificate, tls_web
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = (
@@ -39,28 +34,6 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    unverified = ssl._create_unverified_context()
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"daphne exited: {log.read_text()[-2000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=2, context=unverified)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"daphne did not answer: {log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="module")
 def workdir():
     """A scratch dir skopeo can write as an unprivileged user, so it keeps no state in /var."""
@@ -72,67 +45,9 @@ def workdir():
 
 @pytest.fixture(scope="module")
 def registry(workdir):
-    root = workdir / "root"
-    root.mkdir()
-    env = {
-        **os.environ,
-        "DOCKYARD_ROOT": str(root),
-        "DOCKYARD_DB": str(root / "db.sqlite3"),
-        "DOCKYARD_RUN_DIR": str(root / "run"),
-        "DJANGO_SECRET_KEY": f"e2e-{uuid.uuid4().hex}",
-        "DJANGO_SETTINGS_MODULE": "dockyard.settings",
-    }
-    env.pop("DATABASE_URL", None)
-    manage = [sys.executable, str(REPO / "manage.py")]
-    subprocess.run(
-        [*manage, "migrate", "--noinput", "--skip-checks"],
-        cwd=REPO,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    subprocess.run(
-        [*manage, "shell", "-c", SETUP],
-        cwd=REPO,
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    # Served over TLS: skopeo tries HTTPS first and, against a plain-HTTP daphne, waits out a
-    # 10-second handshake timeout before falling back, on every command.
-    key, cert = workdir / "key.pem", workdir / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
-        + ["-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    port = _free_port()
-    endpoint = f"ssl:port={port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"
-    log = workdir / "daphne.log"
-    daphne = str(Path(sys.executable).with_name("daphne"))
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [daphne, "-e", endpoint, "dockyard.asgi:application"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_for(f"https://127.0.0.1:{port}/v2/", proc, log)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    key, cert = self_signed_certificate(workdir)
+    with tls_web(workdir / "root", key, cert, SETUP) as host:
+        yield host
 
 
 def skopeo(workdir: Path, *args: str) -> subprocess.CompletedProcess:
