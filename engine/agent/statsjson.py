@@ -11,10 +11,10 @@ def _cpu(s: dict | None) -> dict:
         return {"cpu_usage": {"total_usage": 0}, "system_cpu_usage": 0, "online_cpus": 0}
     return {
         "cpu_usage": {
-            "total_usage": s["cpu_total"],
-            "percpu_usage": s["cpu_percpu"] or None,
-            "usage_in_kernelmode": s["cpu_kernel"],
-            "usage_in_usermode": s["cpu_user"],
+            "total_usage": s["cpu_total_ns"],
+            "percpu_usage": s["cpu_percpu_ns"] or None,
+            "usage_in_kernelmode": s["cpu_system_ns"],
+            "usage_in_usermode": s["cpu_user_ns"],
         },
         "system_cpu_usage": s["system_cpu_usage"],
         "online_cpus": s["online_cpus"],

@@ -48,8 +48,8 @@ def test_stats_has_memory_cpu_and_pids(runtime_paths, containers):
     assert s.running
     assert s.memory_usage > 8_000_000
     assert s.memory_limit == 256 * 1024 * 1024
-    assert s.cpu_total > 0
-    assert s.system_cpu_usage > s.cpu_total
+    assert s.cpu_total_ns > 0
+    assert s.system_cpu_usage > s.cpu_total_ns
     assert s.online_cpus >= 1
     assert s.pids_current >= 1 and s.pids_limit == 50
 
