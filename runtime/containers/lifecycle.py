@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from signal import SIGKILL
 
-from inotify_simple import INotify, flags
+from inotify_simple import flags
 
 from runtime import cgroups
 from runtime.containers import mounts
@@ -31,6 +31,7 @@ from runtime.containers.state import (
     save_state,
     write_json_atomic,
 )
+from runtime.containers.watching import watching
 from runtime.errors import Conflict, NotFound, RuntimeFailure
 from runtime.paths import RuntimePaths
 
@@ -383,9 +384,10 @@ def wait_exit(paths: RuntimePaths, cid: str, timeout: float | None = None) -> bo
     """Wait until conmon records the container's exit; False on timeout."""
     deadline = None if timeout is None else time.monotonic() + timeout
     ef = exit_file(paths, cid)
+    if ef.exists():
+        return True
     exits_dir(paths).mkdir(parents=True, exist_ok=True)
-    with INotify() as inotify:
-        inotify.add_watch(exits_dir(paths), flags.CLOSE_WRITE | flags.MOVED_TO | flags.CREATE)
+    with watching((exits_dir(paths), flags.CLOSE_WRITE | flags.MOVED_TO | flags.CREATE)) as inotify:
         while not ef.exists():
             state = load_state(paths, cid)
             if state.status not in (Status.running, Status.paused, Status.restarting):

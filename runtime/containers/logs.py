@@ -12,10 +12,11 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from inotify_simple import INotify, flags
+from inotify_simple import flags
 
 from runtime.containers.lifecycle import exit_file, log_path
 from runtime.containers.state import Status, load_state
+from runtime.containers.watching import watching
 from runtime.paths import RuntimePaths
 
 POLL_MS = 200
@@ -105,13 +106,13 @@ def _follow(
     wait_for_start: bool,
 ) -> Iterator[LogEntry]:
     path = log_path(paths, cid)
-    inotify = INotify()
-    try:
-        inotify.add_watch(paths.container(cid), flags.MODIFY | flags.CREATE | flags.CLOSE_WRITE)
-        # conmon's exit file ends the stream; watching for it avoids waiting out a poll.
-        exits = exit_file(paths, cid).parent
-        exits.mkdir(parents=True, exist_ok=True)
-        inotify.add_watch(exits, flags.CREATE | flags.CLOSE_WRITE | flags.MOVED_TO)
+    # conmon's exit file ends the stream; watching for it avoids waiting out a poll.
+    exits = exit_file(paths, cid).parent
+    exits.mkdir(parents=True, exist_ok=True)
+    with watching(
+        (paths.container(cid), flags.MODIFY | flags.CREATE | flags.CLOSE_WRITE),
+        (exits, flags.CREATE | flags.CLOSE_WRITE | flags.MOVED_TO),
+    ) as inotify:
         pending = b""
         while True:
             done = _finished(paths, cid, wait_for_start)
@@ -133,8 +134,6 @@ def _follow(
             if done or (stop is not None and stop.is_set()):
                 return
             inotify.read(timeout=POLL_MS)
-    finally:
-        inotify.close()
 
 
 def read_logs(
