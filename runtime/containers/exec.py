@@ -151,7 +151,7 @@ def start_exec(paths: RuntimePaths, cid: str, spec: ExecSpec) -> ExecProcess:
     process_file = str(bundle(paths, cid) / f"exec-{tag}.json")
     pid_file = str(bundle(paths, cid) / f"exec-{tag}.pid")
     with open(process_file, "w") as f:
-        json.dump(_process_json(paths, cid, spec), f)
+        f.write(json.dumps(_process_json(paths, cid, spec)))
     cmd = [CRUN, "--root", str(crun_root(paths)), "exec", "--process", process_file]
     cmd += ["--pid-file", pid_file]
     tmp_files = [process_file, pid_file]

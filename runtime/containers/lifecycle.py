@@ -29,10 +29,10 @@ from runtime.containers.state import (
     load_state,
     now_rfc3339,
     save_state,
-    write_json_atomic,
 )
 from runtime.containers.watching import watching
 from runtime.errors import Conflict, NotFound, RuntimeFailure
+from runtime.files import write_json_atomic
 from runtime.paths import RuntimePaths
 
 CRUN = shutil.which("crun") or "/usr/bin/crun"

@@ -1,13 +1,13 @@
 """A container's state machine and its record on disk (`state.json` in the bundle)."""
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from pathlib import Path
 
 from runtime.errors import NotFound
+from runtime.files import write_json_atomic
 from runtime.paths import RuntimePaths
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -84,15 +84,6 @@ class ContainerState:
 
 def state_file(paths: RuntimePaths, cid: str) -> Path:
     return paths.container(cid) / "state.json"
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def save_state(paths: RuntimePaths, state: ContainerState) -> None:

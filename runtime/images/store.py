@@ -15,7 +15,6 @@ import os
 import platform
 import re
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from runtime.errors import Conflict, DigestMismatch, InvalidInput, NotFound
+from runtime.files import write_json_atomic
 from runtime.images.model import Image, LayerInfo
 from runtime.images.reference import parse_reference
 from runtime.layers.apply import apply_layer
@@ -184,11 +184,11 @@ class ImageStore:
             "added": now_rfc3339(),
         }
         with self._lock():
-            _write_json(self._record_path(image_id), record)
+            write_json_atomic(self._record_path(image_id), record)
             names = self._read_tags()
             for tag in tags:
                 names[self._tag_name(tag)] = image_id
-            _write_json(self._tags_file, names)
+            write_json_atomic(self._tags_file, names)
             return self._load(image_id, names)
 
     # --- looking images up -----------------------------------------------------------
@@ -268,7 +268,7 @@ class ImageStore:
             names = self._read_tags()
             target = self._resolve(image_id, names)
             names[name] = target
-            _write_json(self._tags_file, names)
+            write_json_atomic(self._tags_file, names)
             return self._load(target, names)
 
     def untag(self, ref: str) -> Image:
@@ -279,7 +279,7 @@ class ImageStore:
             if name not in names:
                 raise NotFound(f"No such image: {name}")
             target = names.pop(name)
-            _write_json(self._tags_file, names)
+            write_json_atomic(self._tags_file, names)
             return self._load(target, names)
 
     def remove(self, image_id: str, force: bool = False) -> list[dict]:
@@ -298,7 +298,7 @@ class ImageStore:
                 names.pop(by_tag)
                 report.append({"Untagged": by_tag})
                 if len(tags) > 1:
-                    _write_json(self._tags_file, names)
+                    write_json_atomic(self._tags_file, names)
                     return report
             else:
                 repos = {t.rpartition(":")[0] for t in tags}
@@ -310,7 +310,7 @@ class ImageStore:
                 for name in tags:
                     names.pop(name)
                     report.append({"Untagged": name})
-            _write_json(self._tags_file, names)
+            write_json_atomic(self._tags_file, names)
             self._delete(target)
             report.append({"Deleted": target})
         return report
@@ -419,12 +419,3 @@ def _measure(stream: BinaryIO) -> tuple[str, int]:
         hasher.update(chunk)
         size += len(chunk)
     return "sha256:" + hasher.hexdigest(), size
-
-
-def _write_json(path: Path, value: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(value, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

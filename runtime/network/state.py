@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.files import write_json_atomic
+
 _FILES = ("networks", "endpoints", "ipam")
 
 
@@ -63,10 +65,4 @@ class NetworkState:
             return {}
 
     def _store(self, name: str, data: dict[str, Any]) -> None:
-        path = self._path(name)
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_json_atomic(self._path(name), data)
