@@ -304,6 +304,7 @@ def start(paths: RuntimePaths, cid: str) -> ContainerState:
         _clear_run_files(paths, cid)
         try:
             pid = _spawn_conmon(paths, cid, spec)
+            started_ns = time.time_ns()
             crun(paths, "start", cid)
         except RuntimeFailure as err:
             _crun_forget(paths, cid)
@@ -316,7 +317,7 @@ def start(paths: RuntimePaths, cid: str) -> ContainerState:
         state.status = Status.running
         state.pid = pid
         state.conmon_pid = _read_pid(bundle(paths, cid) / "conmon.pid")
-        state.started_at = now_rfc3339()
+        state.started_at = now_rfc3339(started_ns)
         state.finished_at = "0001-01-01T00:00:00Z"
         state.exit_code = 0
         state.oom_killed = False
@@ -367,7 +368,9 @@ def refresh(paths: RuntimePaths, cid: str) -> ContainerState:
         state.status = Status.exited
         state.pid = 0
         state.conmon_pid = 0
-        state.finished_at = now_rfc3339(finished_ns)
+        # The exit file's mtime comes from the kernel's coarse clock, which can read a few ms
+        # behind; a container never finishes before it started.
+        state.finished_at = max(now_rfc3339(finished_ns), state.started_at)
         save_state(paths, state)
         return state
 
