@@ -7,6 +7,10 @@ import pytest
 
 from runtime.paths import RuntimePaths
 
+# Every Django test has the same three people: alice owns things, bob is her teammate,
+# charlie is an outsider who must be refused.
+PASSWORD = "pw-secret-1"
+
 
 def _needs(*tools: str) -> list[str]:
     return [t for t in tools if shutil.which(t) is None]
@@ -27,3 +31,24 @@ def runtime_paths(tmp_path: Path) -> RuntimePaths:
     paths = RuntimePaths(root=tmp_path / "root", run=run).ensure()
     yield paths
     shutil.rmtree(run, ignore_errors=True)
+
+
+@pytest.fixture
+def alice(db):
+    from django.contrib.auth.models import User
+
+    return User.objects.create_user("alice", password=PASSWORD)
+
+
+@pytest.fixture
+def bob(db):
+    from django.contrib.auth.models import User
+
+    return User.objects.create_user("bob", password=PASSWORD)
+
+
+@pytest.fixture
+def charlie(db):
+    from django.contrib.auth.models import User
+
+    return User.objects.create_user("charlie", password=PASSWORD)

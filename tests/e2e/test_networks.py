@@ -77,6 +77,16 @@ def networks(platform):
             platform.docker("network", "rm", net)
 
 
+def run_web_server(platform, container: str, *options: str) -> None:
+    """A detached busybox httpd on port 80 of `container`, serving /etc."""
+    ok(
+        platform.docker(
+            "run", "-d", "--name", container, *options,
+            "busybox", "httpd", "-f", "-p", "80", "-h", "/etc",
+        )
+    )  # fmt: skip
+
+
 def prefix_of(platform) -> str:
     return platform.env["DOCKYARD_NETWORK_PREFIX"]
 
@@ -86,23 +96,7 @@ def test_a_published_port_answers_on_loopback_and_on_the_hosts_address(platform)
     with containers(platform) as made:
         c = name()
         made.append(c)
-        ok(
-            platform.docker(
-                "run",
-                "-d",
-                "--name",
-                c,
-                "-p",
-                f"{port}:80",
-                "busybox",
-                "httpd",
-                "-f",
-                "-p",
-                "80",
-                "-h",
-                "/etc",
-            )
-        )
+        run_web_server(platform, c, "-p", f"{port}:80")
         cid = ok(platform.docker("inspect", "-f", "{{.Id}}", c)).strip()
         assert get("127.0.0.1", port) == cid[:12] + "\n"
         assert get(host_address(prefix_of(platform)), port) == cid[:12] + "\n"
@@ -127,27 +121,8 @@ def test_publish_all_maps_exposed_ports_to_random_host_ports_on_chosen_addresses
     with containers(platform) as made:
         c = name()
         made.append(c)
-        ok(
-            platform.docker(
-                "run",
-                "-d",
-                "--name",
-                c,
-                "--expose",
-                "80",
-                "--expose",
-                "53/udp",
-                "-P",
-                "-p",
-                "127.0.0.1::8080",
-                "busybox",
-                "httpd",
-                "-f",
-                "-p",
-                "80",
-                "-h",
-                "/etc",
-            )
+        run_web_server(
+            platform, c, "--expose", "80", "--expose", "53/udp", "-P", "-p", "127.0.0.1::8080"
         )
         lines = ok(platform.docker("port", c)).splitlines()
         ports = dict(line.split(" -> ") for line in lines)
@@ -402,23 +377,7 @@ def test_the_agent_restores_rules_and_removes_orphans_at_start(platform):
     with containers(platform) as made:
         c = name()
         made.append(c)
-        ok(
-            platform.docker(
-                "run",
-                "-d",
-                "--name",
-                c,
-                "-p",
-                f"{port}:80",
-                "busybox",
-                "httpd",
-                "-f",
-                "-p",
-                "80",
-                "-h",
-                "/etc",
-            )
-        )
+        run_web_server(platform, c, "-p", f"{port}:80")
         assert get("127.0.0.1", port)
         subprocess.run(["nft", "delete", "table", "ip", prefix], check=True)
         assert get("127.0.0.1", port, wait=0) is None

@@ -15,21 +15,6 @@ def registry_env(settings, tmp_path):
 
 
 @pytest.fixture
-def alice(db):
-    return User.objects.create_user("alice", password="pw-secret-1")
-
-
-@pytest.fixture
-def bob(db):
-    return User.objects.create_user("bob", password="pw-secret-1")
-
-
-@pytest.fixture
-def charlie(db):
-    return User.objects.create_user("charlie", password="pw-secret-1")
-
-
-@pytest.fixture
 def admin(db):
     return User.objects.create_user("root", password="pw-secret-1", is_staff=True)
 

@@ -7,13 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
 
 from accounts.services import do_add_member, do_create_team
+from tests.conftest import PASSWORD
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "pw-secret-1"
 
 
 @pytest.fixture(autouse=True)
@@ -21,21 +20,6 @@ def fast_passwords(settings):
     # The default hasher is slow on purpose; every sign-in here checks a password.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-
-
-@pytest.fixture
-def alice(db):
-    return User.objects.create_user("alice", password=PASSWORD)
-
-
-@pytest.fixture
-def bob(db):
-    return User.objects.create_user("bob", password=PASSWORD)
-
-
-@pytest.fixture
-def charlie(db):
-    return User.objects.create_user("charlie", password=PASSWORD)
 
 
 @pytest.fixture

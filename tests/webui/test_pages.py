@@ -6,9 +6,8 @@ import pytest
 from django.utils import timezone
 
 from engine.models import Container, Node
+from tests.conftest import PASSWORD
 from webui.models import AuditEntry
-
-from .conftest import PASSWORD
 
 
 def make_container(owner, name="web1", status="exited") -> Container:
