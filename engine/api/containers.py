@@ -224,24 +224,32 @@ async def wait(request, actor, ref):
     if condition not in ("not-running", "next-exit", "removed"):
         raise BadRequest(f"invalid condition {condition!r}")
     first = (c.finished_at, c.start_count) if c.running is False else (None, None)
-    last = c
+    outcome = {"StatusCode": c.exit_code, "Error": {"Message": c.error} if c.error else None}
+
+    # Subscribed before the headers go out: the CLI starts a `--rm` container as soon as
+    # they arrive, and its die event must not be missed.
+    sub = await Subscription([container_group(c.id)]).__aenter__()
 
     async def result():
-        nonlocal last
-        async with Subscription([container_group(c.id)]) as sub:
+        try:
             while True:
                 fresh = await Container.objects.filter(id=c.id).afirst()
                 if fresh is not None:
-                    last = fresh
+                    outcome["StatusCode"] = fresh.exit_code
+                    outcome["Error"] = {"Message": fresh.error} if fresh.error else None
                 if _wait_done(fresh, condition, first):
-                    error = {"Message": last.error} if last.error else None
-                    body = {"StatusCode": last.exit_code, "Error": error}
-                    yield json.dumps(body).encode() + b"\n"
+                    yield json.dumps(outcome).encode() + b"\n"
                     return
                 try:
-                    await asyncio.wait_for(sub.next(), 5.0)
+                    event = await asyncio.wait_for(sub.next(), 5.0)
                 except TimeoutError:
-                    pass
+                    continue
+                # A `--rm` container can be gone before the row is read again: its
+                # exit code survives in the die event.
+                if event["Action"] == "die":
+                    outcome["StatusCode"] = int(event["Actor"]["Attributes"]["exitCode"])
+        finally:
+            await sub.__aexit__()
 
     # Streamed so the client sees the headers at once, as Docker sends them.
     return StreamingHttpResponse(result(), content_type="application/json")

@@ -32,6 +32,12 @@ def test_run_prints_the_command_output_and_returns_its_exit_code(platform):
     assert "oops" in failed.stderr
 
 
+def test_a_removed_container_still_answers_its_exit_code(platform):
+    # Quick failures with --rm are gone before the wait reads the row again.
+    codes = [platform.docker("run", "--rm", "busybox", "false").returncode for _ in range(8)]
+    assert codes == [1] * 8
+
+
 def test_run_rm_leaves_no_container(platform):
     n = name()
     assert platform.docker("run", "--rm", "--name", n, "busybox", "true").returncode == 0
