@@ -15,7 +15,8 @@ import termios
 import uuid
 from dataclasses import dataclass, field
 
-from runtime.containers.lifecycle import CRUN, bundle, crun_root, refresh, rootfs
+from runtime.containers import crun
+from runtime.containers.lifecycle import bundle, refresh, rootfs
 from runtime.containers.spec import ALL_CAPS, resolve_user
 from runtime.containers.state import Status
 from runtime.errors import Conflict, RuntimeFailure
@@ -152,7 +153,7 @@ def start_exec(paths: RuntimePaths, cid: str, spec: ExecSpec) -> ExecProcess:
     pid_file = str(bundle(paths, cid) / f"exec-{tag}.pid")
     with open(process_file, "w") as f:
         f.write(json.dumps(_process_json(paths, cid, spec)))
-    cmd = [CRUN, "--root", str(crun_root(paths)), "exec", "--process", process_file]
+    cmd = crun.command(paths, "exec", "--process", process_file)
     cmd += ["--pid-file", pid_file]
     tmp_files = [process_file, pid_file]
     if not spec.tty:
@@ -162,6 +163,7 @@ def start_exec(paths: RuntimePaths, cid: str, spec: ExecSpec) -> ExecProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             close_fds=True,
+            pass_fds=(crun.binary_fd(),),
             start_new_session=True,
         )
         return ExecProcess(proc, pid_file, None, tmp_files)
@@ -176,6 +178,7 @@ def start_exec(paths: RuntimePaths, cid: str, spec: ExecSpec) -> ExecProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             close_fds=True,
+            pass_fds=(crun.binary_fd(),),
             start_new_session=True,
         )
         try:

@@ -21,7 +21,7 @@ from signal import SIGKILL
 from inotify_simple import flags
 
 from runtime import cgroups
-from runtime.containers import mounts
+from runtime.containers import crun, mounts
 from runtime.containers.spec import ContainerSpec, build_oci_config, signal_number
 from runtime.containers.state import (
     ContainerState,
@@ -35,7 +35,6 @@ from runtime.errors import Conflict, NotFound, RuntimeFailure
 from runtime.files import write_json_atomic
 from runtime.paths import RuntimePaths
 
-CRUN = shutil.which("crun") or "/usr/bin/crun"
 CONMON = shutil.which("conmon") or "/usr/bin/conmon"
 KILL_WAIT = 30.0
 POLL_S = 0.5
@@ -59,43 +58,6 @@ def rootfs(paths: RuntimePaths, cid: str) -> Path:
 
 def log_path(paths: RuntimePaths, cid: str) -> Path:
     return paths.container(cid) / "container.log"
-
-
-def crun_root(paths: RuntimePaths) -> Path:
-    return paths.run / "crun"
-
-
-def crun(paths: RuntimePaths, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [CRUN, "--root", str(crun_root(paths)), *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        close_fds=True,
-    )
-    if check and proc.returncode != 0:
-        raise RuntimeFailure(_crun_message(proc.stderr) or f"crun {args[0]} failed")
-    return proc
-
-
-def _crun_forget(paths: RuntimePaths, cid: str, init_exited: bool = False) -> None:
-    """Drop crun's record of the container.
-
-    Once conmon has reaped the init process, that record is only files: removing them here
-    saves a `crun delete` process (its cgroup cleanup is done by cgroups.remove anyway).
-    """
-    state_dir = crun_root(paths) / cid
-    if not state_dir.exists():
-        return
-    if init_exited:
-        shutil.rmtree(state_dir, ignore_errors=True)
-    else:
-        crun(paths, "delete", "--force", cid, check=False)
-
-
-def _crun_message(stderr: str) -> str:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    return lines[-1] if lines else ""
 
 
 @contextmanager
@@ -138,7 +100,9 @@ def create(
         config = build_oci_config(
             spec, b / "rootfs", cgroups.container_cgroup(cid), swap_accounting=_swap_accounting()
         )
-        write_json_atomic(b / "config.json", config)
+        # Derived from spec.json and lowerdirs.json, so it need not be synced (nor is it by
+        # containerd); they and the state are.
+        write_json_atomic(b / "config.json", config, durable=False)
         state = ContainerState(
             id=cid,
             created_at=now_rfc3339(),
@@ -146,7 +110,7 @@ def create(
             open_stdin=spec.open_stdin,
             stdin_once=spec.stdin_once,
         )
-        save_state(paths, state)
+        save_state(paths, state, durable=True)
     except BaseException:
         mounts.unmount(b / "rootfs")
         shutil.rmtree(b, ignore_errors=True)
@@ -165,7 +129,7 @@ def load_spec(paths: RuntimePaths, cid: str) -> ContainerSpec:
 def remount(paths: RuntimePaths, cid: str) -> None:
     """Mount the rootfs again if it is not mounted (after a reboot)."""
     b = bundle(paths, cid)
-    if mounts.is_mounted(b / "rootfs"):
+    if os.path.ismount(b / "rootfs"):
         return
     lower = json.loads((b / "lowerdirs.json").read_text())["lowerdirs"]
     mounts.mount_overlay([Path(d) for d in lower], b / "upper", b / "work", b / "rootfs")
@@ -194,7 +158,7 @@ def _spawn_conmon(paths: RuntimePaths, cid: str, spec: ContainerSpec) -> int:
     run_dir = paths.container_run(cid)
     run_dir.mkdir(parents=True, exist_ok=True)
     exits_dir(paths).mkdir(parents=True, exist_ok=True)
-    crun_root(paths).mkdir(parents=True, exist_ok=True)
+    crun.state_root(paths).mkdir(parents=True, exist_ok=True)
     cmd = [
         CONMON,
         "--api-version",
@@ -206,7 +170,7 @@ def _spawn_conmon(paths: RuntimePaths, cid: str, spec: ContainerSpec) -> int:
         "-n",
         cid,
         "-r",
-        CRUN,
+        crun.binary(),
         "-b",
         str(b),
         "-p",
@@ -228,7 +192,7 @@ def _spawn_conmon(paths: RuntimePaths, cid: str, spec: ContainerSpec) -> int:
         "--runtime-arg",
         "--root",
         "--runtime-arg",
-        str(crun_root(paths)),
+        str(crun.state_root(paths)),
     ]
     if spec.open_stdin:
         cmd.append("-i")
@@ -247,7 +211,7 @@ def _spawn_conmon(paths: RuntimePaths, cid: str, spec: ContainerSpec) -> int:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            pass_fds=(write_end,),
+            pass_fds=(write_end, crun.binary_fd()),
             close_fds=True,
             start_new_session=True,
         )
@@ -300,14 +264,14 @@ def start(paths: RuntimePaths, cid: str) -> ContainerState:
         spec = load_spec(paths, cid)
         cgroups.prepare_host()
         remount(paths, cid)
-        _crun_forget(paths, cid)
+        crun.forget(paths, cid)
         _clear_run_files(paths, cid)
         try:
             pid = _spawn_conmon(paths, cid, spec)
             started_ns = time.time_ns()
-            crun(paths, "start", cid)
+            crun.start(paths, cid)
         except RuntimeFailure as err:
-            _crun_forget(paths, cid)
+            crun.forget(paths, cid)
             _stop_conmon(paths, cid)
             state.error = str(err)
             state.exit_code = _failure_exit_code(str(err))
@@ -363,7 +327,7 @@ def refresh(paths: RuntimePaths, cid: str) -> ContainerState:
             except ValueError:
                 state.exit_code = 255
         state.oom_killed = (bundle(paths, cid) / "oom").exists() or cgroups.oom_kills(cgroup) > 0
-        _crun_forget(paths, cid, init_exited=text is not None)
+        crun.forget(paths, cid, init_exited=text is not None)
         cgroups.remove(cgroup)
         state.status = Status.exited
         state.pid = 0
@@ -412,9 +376,9 @@ def wait(paths: RuntimePaths, cid: str, timeout: float | None = None) -> Contain
 
 
 def _signal(paths: RuntimePaths, cid: str, signum: int) -> None:
-    proc = crun(paths, "kill", cid, str(signum), check=False)
+    proc = crun.run(paths, "kill", cid, str(signum), check=False)
     if proc.returncode != 0 and not exit_file(paths, cid).exists():
-        raise RuntimeFailure(_crun_message(proc.stderr) or "cannot signal the container")
+        raise RuntimeFailure(crun.message(proc.stderr) or "cannot signal the container")
 
 
 def kill(paths: RuntimePaths, cid: str, signal: str = "SIGKILL") -> ContainerState:
@@ -425,7 +389,7 @@ def kill(paths: RuntimePaths, cid: str, signal: str = "SIGKILL") -> ContainerSta
     _signal(paths, cid, signum)
     if state.status == Status.paused and signum == 9:
         # A frozen task cannot act on SIGKILL until it is thawed.
-        crun(paths, "resume", cid, check=False)
+        crun.run(paths, "resume", cid, check=False)
         _set_status(paths, cid, Status.running)
     if signum == 9:
         wait_exit(paths, cid, KILL_WAIT)
@@ -451,7 +415,7 @@ def stop(
     signum = signal_number(signal or load_spec(paths, cid).stop_signal)
     _signal(paths, cid, signum)
     if state.status == Status.paused:
-        crun(paths, "resume", cid, check=False)
+        crun.run(paths, "resume", cid, check=False)
         _set_status(paths, cid, Status.running)
     if timeout < 0 or not wait_exit(paths, cid, timeout):
         _signal(paths, cid, 9)
@@ -464,7 +428,7 @@ def pause(paths: RuntimePaths, cid: str) -> ContainerState:
     state = refresh(paths, cid)
     if not state.can_pause():
         raise Conflict(f"container {cid} is {state.status.value}, cannot pause it")
-    crun(paths, "pause", cid)
+    crun.run(paths, "pause", cid)
     return _set_status(paths, cid, Status.paused)
 
 
@@ -472,7 +436,7 @@ def unpause(paths: RuntimePaths, cid: str) -> ContainerState:
     state = refresh(paths, cid)
     if not state.can_unpause():
         raise Conflict(f"container {cid} is not paused")
-    crun(paths, "resume", cid)
+    crun.run(paths, "resume", cid)
     return _set_status(paths, cid, Status.running)
 
 
@@ -490,7 +454,7 @@ def remove(paths: RuntimePaths, cid: str, force: bool = False) -> None:
         state = load_state(paths, cid)
         state.status = Status.removing
         save_state(paths, state)
-        _crun_forget(paths, cid)
+        crun.forget(paths, cid)
         _stop_conmon(paths, cid)
         cgroups.remove(cgroups.container_cgroup(cid))
         b = bundle(paths, cid)

@@ -86,8 +86,10 @@ def state_file(paths: RuntimePaths, cid: str) -> Path:
     return paths.container(cid) / "state.json"
 
 
-def save_state(paths: RuntimePaths, state: ContainerState) -> None:
-    write_json_atomic(state_file(paths, state.id), state.to_dict())
+def save_state(paths: RuntimePaths, state: ContainerState, durable: bool = False) -> None:
+    """Run-state changes are atomic but not synced: a host crash ends every container
+    anyway, and reconcile rebuilds run state from conmon's files. Creation is synced."""
+    write_json_atomic(state_file(paths, state.id), state.to_dict(), durable=durable)
 
 
 def load_state(paths: RuntimePaths, cid: str) -> ContainerState:
