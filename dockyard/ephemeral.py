@@ -182,10 +182,9 @@ def tls_web(root: Path, key: Path, cert: Path, setup: str = "") -> Iterator[str]
     port = free_port()
     endpoint = f"ssl:port={port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"
     log = root / "daphne.log"
-    daphne = str(Path(sys.executable).with_name("daphne"))
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [daphne, "-e", endpoint, "dockyard.asgi:application"],
+            [sys.executable, "-m", "dockyard.web", "-e", endpoint, "dockyard.asgi:application"],
             cwd=SOURCE,
             env=env,
             stdout=out,

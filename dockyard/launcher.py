@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SOURCE_DIR = Path(__file__).resolve().parent.parent
-# The interpreter's own bin directory: celery and daphne live beside it in the venv.
+# The interpreter's own bin directory: celery lives beside it in the venv.
 VENV_BIN = Path(sys.executable).parent
 
 SERVICE_NAMES = ("redis", "worker", "agent", "web", "gateway")
@@ -185,7 +185,7 @@ def platform_services(env: Mapping[str, str]) -> dict[str, Service]:
         "web": Service(
             "web",
             [
-                str(VENV_BIN / "daphne"),
+                python, "-m", "dockyard.web",
                 "-b", host, "-p", str(port),
                 "dockyard.asgi:application",
             ],
