@@ -28,12 +28,25 @@ def binary_fd() -> int:
     global _sealed
     with _sealing:
         if _sealed is None:
-            fd = os.memfd_create("crun", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-            with open(INSTALLED, "rb") as f:
-                os.sendfile(fd, f.fileno(), 0, os.fstat(f.fileno()).st_size)
-            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
-            _sealed = fd
+            _sealed = _sealed_copy(INSTALLED)
         return _sealed
+
+
+def _sealed_copy(path: str) -> int:
+    fd = os.memfd_create("crun", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        with open(path, "rb") as f:
+            size, sent = os.fstat(f.fileno()).st_size, 0
+            while sent < size:
+                copied = os.sendfile(fd, f.fileno(), sent, size - sent)
+                if not copied:
+                    raise RuntimeFailure(f"{path} changed while it was being copied")
+                sent += copied
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def binary() -> str:
