@@ -12,7 +12,6 @@ DOCKYARD_ROOT = env_path("DOCKYARD_ROOT", "/var/lib/dockyard")
 DOCKYARD_RUN_DIR = env_path("DOCKYARD_RUN_DIR", "/run/dockyard")
 DOCKYARD_NODE = env_str("DOCKYARD_NODE", socket.gethostname())
 DOCKYARD_ENGINE_SOCKET = env_path("DOCKYARD_ENGINE_SOCKET", str(DOCKYARD_RUN_DIR / "docker.sock"))
-DOCKYARD_OCI_RUNTIME = env_str("DOCKYARD_OCI_RUNTIME", "crun")
 DOCKYARD_TASK_TIMEOUT = env_int("DOCKYARD_TASK_TIMEOUT", 120)
 # The platform's own registry (host:port), where references without a domain go; registries
 # in DOCKYARD_INSECURE_REGISTRIES (comma-separated) are spoken to over plain HTTP.

@@ -15,6 +15,7 @@ from ..errors import BadRequest
 from ..models import Container, Image
 from ..nodes import local_node
 from ..services.access import visible_containers
+from ..services.containers import OCI_RUNTIME
 from .base import API_VERSION, MIN_API_VERSION, engine_view, parse_filters
 
 VERSION = "0.1.0"
@@ -53,7 +54,7 @@ def version(request, actor):
                         "Os": "linux",
                         "Arch": _arch(),
                         "KernelVersion": uname.release,
-                        "OCIRuntime": settings.DOCKYARD_OCI_RUNTIME,
+                        "OCIRuntime": OCI_RUNTIME,
                     },
                 }
             ],
@@ -123,8 +124,8 @@ def info(request, actor):
             "Labels": [],
             "ExperimentalBuild": False,
             "ServerVersion": VERSION,
-            "Runtimes": {"crun": {"path": "crun"}, "runc": {"path": "runc"}},
-            "DefaultRuntime": settings.DOCKYARD_OCI_RUNTIME,
+            "Runtimes": {OCI_RUNTIME: {"path": OCI_RUNTIME}},
+            "DefaultRuntime": OCI_RUNTIME,
             "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False},
             "LiveRestoreEnabled": True,
             "Isolation": "",

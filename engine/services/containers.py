@@ -20,6 +20,8 @@ from .networks import choose_networks, network_plan, record_network, save_attach
 _NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _ADJECTIVES = ["brave", "calm", "eager", "fond", "keen", "proud", "quiet", "swift", "wise"]
 _NOUNS = ["anchor", "buoy", "crane", "dock", "harbor", "keel", "mast", "pier", "quay", "sail"]
+# The one OCI runtime nodes run containers with (the runtime's start path speaks crun's).
+OCI_RUNTIME = "crun"
 STATE_FIELDS = ("status", "pid", "exit_code", "oom_killed", "started_at", "finished_at", "error")
 
 
@@ -71,6 +73,8 @@ def do_create_container(actor: Actor, node: Node, body: ContainerCreate, name: s
             "that name."
         )
     host = body.HostConfig.model_dump(exclude_none=False)
+    if host.get("Runtime") not in ("", OCI_RUNTIME):
+        raise BadRequest(f"unknown or invalid runtime name: {host['Runtime']}")
     check_host_config(actor, host)
     image = resolve_image(node, body.Image)
     networks = choose_networks(actor, node, host, body.NetworkingConfig, resolve_container)

@@ -21,6 +21,7 @@ def test_version_and_info_name_the_server(platform):
     assert "Server" in out.stdout and "API version" in out.stdout
     info = platform.docker("info")
     assert "Containers:" in info.stdout and "Images:" in info.stdout
+    assert "Default Runtime: crun" in info.stdout
 
 
 def test_run_prints_the_command_output_and_returns_its_exit_code(platform):
@@ -176,6 +177,9 @@ def test_errors_users_cause_are_clear(platform):
         assert "No such container" in platform.docker("start", "nope-" + n).stderr
     finally:
         platform.docker("rm", n)
+    runc = platform.docker("run", "--rm", "--runtime", "runc", "busybox", "true")
+    assert runc.returncode != 0
+    assert "unknown or invalid runtime name: runc" in runc.stderr
 
 
 def test_image_rm_refuses_an_image_in_use(platform):
