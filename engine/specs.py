@@ -55,6 +55,31 @@ def container_config(body: ContainerCreate, image_config: dict, cid: str) -> dic
     }
 
 
+# Options naming confinement this platform does not apply anyway: asking to go without it
+# changes nothing, so they are accepted.
+_NOT_APPLIED = {"apparmor": "unconfined", "label": "disable"}
+
+
+def seccomp_confined(host: dict) -> bool:
+    """False for Docker's `--security-opt seccomp=unconfined`; any option that cannot be
+    honoured is refused rather than ignored."""
+    confined = True
+    for option in host.get("SecurityOpt") or []:
+        # Docker accepts `key=value` and the older `key:value`.
+        key, _, value = option.replace(":", "=", 1).partition("=")
+        if key == "seccomp" and value == "unconfined":
+            confined = False
+        elif key == "seccomp":
+            raise BadRequest(
+                "custom seccomp profiles are not supported: use the default or unconfined"
+            )
+        elif key == "no-new-privileges" and value in ("", "true"):
+            continue
+        elif _NOT_APPLIED.get(key) != value:
+            raise BadRequest(f'invalid --security-opt: "{option[:200]}"')
+    return confined
+
+
 def runtime_spec(config: dict, host: dict) -> dict:
     """Keyword arguments of runtime.containers.spec.ContainerSpec."""
     pids = host.get("PidsLimit") or 0
@@ -75,6 +100,7 @@ def runtime_spec(config: dict, host: dict) -> dict:
         "nano_cpus": host.get("NanoCpus", 0),
         "pids_limit": pids if pids > 0 else 0,
         "privileged": host.get("Privileged", False),
+        "seccomp": seccomp_confined(host),
         "cap_add": host.get("CapAdd") or [],
         "cap_drop": host.get("CapDrop") or [],
         "readonly_rootfs": host.get("ReadonlyRootfs", False),

@@ -56,6 +56,7 @@ class HostConfigSpec(_Body):
     UTSMode: str = ""
     Devices: list[dict] | None = None
     Runtime: str = ""
+    SecurityOpt: list[str] | None = None
 
 
 class EndpointIPAMConfig(_Body):

@@ -7,6 +7,7 @@ from django.db.models import Q, QuerySet
 
 from ..errors import Forbidden
 from ..models import Container
+from ..specs import seccomp_confined
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ def check_host_config(actor: Actor, host: dict) -> None:
         raise Forbidden("host bind mounts are for administrators")
     if host.get("CapAdd") or host.get("Devices"):
         raise Forbidden("added capabilities and devices are for administrators")
+    if not seccomp_confined(host):
+        raise Forbidden("seccomp=unconfined is for administrators")
     for mode in ("PidMode", "IpcMode", "UTSMode", "NetworkMode"):
         if host.get(mode) == "host":
             raise Forbidden(f"{mode}=host is for administrators")

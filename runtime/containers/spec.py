@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.containers import seccomp
 from runtime.errors import InvalidInput
 
 MiB = 1024 * 1024
@@ -151,6 +152,8 @@ class ContainerSpec:
     nano_cpus: int = 0
     pids_limit: int = 0
     privileged: bool = False
+    # Docker's `--security-opt seccomp=unconfined` turns it off; privileged ones have none.
+    seccomp: bool = True
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
     readonly_rootfs: bool = False
@@ -448,6 +451,8 @@ def build_oci_config(
     if not spec.privileged:
         linux["maskedPaths"] = list(MASKED_PATHS)
         linux["readonlyPaths"] = list(READONLY_PATHS)
+        if spec.seccomp:
+            linux["seccomp"] = seccomp.default_profile(caps)
     process: dict[str, Any] = {
         "terminal": spec.tty,
         "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},

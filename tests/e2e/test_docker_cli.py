@@ -191,3 +191,13 @@ def test_image_rm_refuses_an_image_in_use(platform):
         assert refused.returncode != 0 and "being used" in refused.stderr
     finally:
         platform.docker("rm", n)
+
+
+def test_seccomp_confines_containers_unless_asked_not_to(platform):
+    confined = platform.docker("run", "--rm", "busybox", "unshare", "-U", "true")
+    assert confined.returncode != 0
+    assert "Operation not permitted" in confined.stderr
+    loose = ["run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "unshare", "-U"]
+    assert platform.docker(*loose, "true").returncode == 0
+    info = platform.docker("info", "--format", "{{json .SecurityOptions}}")
+    assert "name=seccomp,profile=builtin" in info.stdout

@@ -77,3 +77,24 @@ def test_exec_inherits_the_container_environment():
 def test_exec_without_a_command_is_refused():
     with pytest.raises(BadRequest):
         exec_spec(ExecCreate(), config())
+
+
+def test_seccomp_is_on_unless_asked_off():
+    assert runtime_spec(config(), {})["seccomp"] is True
+    for option in ("seccomp=unconfined", "seccomp:unconfined"):
+        assert runtime_spec(config(), {"SecurityOpt": [option]})["seccomp"] is False
+    allowed = ["no-new-privileges", "apparmor=unconfined", "label=disable"]
+    assert runtime_spec(config(), {"SecurityOpt": allowed})["seccomp"] is True
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ('seccomp={"defaultAction": "SCMP_ACT_ALLOW"}', "custom seccomp profiles"),
+        ("apparmor=docker-default", "invalid --security-opt"),
+        ("no-new-privileges=false", "invalid --security-opt"),
+    ],
+)
+def test_security_options_that_cannot_be_honoured_are_refused(option, message):
+    with pytest.raises(BadRequest, match=message):
+        runtime_spec(config(), {"SecurityOpt": [option]})

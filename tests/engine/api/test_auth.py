@@ -34,3 +34,22 @@ def test_a_browser_session_may_read(alice):
     response = browser.get("/v1.47/containers/json")
     assert response.status_code == 200
     assert response.json() == []
+
+
+@pytest.mark.parametrize(
+    ("host_config", "message"),
+    [
+        ({"Privileged": True}, "privileged containers"),
+        ({"SecurityOpt": ["seccomp=unconfined"]}, "seccomp=unconfined"),
+    ],
+)
+def test_only_administrators_loosen_a_containers_confinement(alice, host_config, message):
+    browser = Client()
+    browser.force_login(alice)
+    response = browser.post(
+        "/v1.47/containers/create",
+        data={"Image": "busybox", "HostConfig": host_config},
+        content_type="application/json",
+    )
+    assert response.status_code == 403
+    assert message in response.json()["message"]

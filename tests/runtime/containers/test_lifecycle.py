@@ -227,3 +227,17 @@ def test_list_ids(runtime_paths, containers):
     a = containers("true")
     b = containers("true")
     assert lifecycle.list_ids(runtime_paths) == sorted([a, b])
+
+
+def test_seccomp_refuses_what_the_container_has_no_capability_for(runtime_paths, containers):
+    _, refused, out = run(runtime_paths, containers, "busybox", "unshare", "-U", "true")
+    assert refused.exit_code != 0
+    assert "Operation not permitted" in out
+    _, with_cap, _ = run(
+        runtime_paths, containers, "busybox", "unshare", "-m", "true", cap_add=["SYS_ADMIN"]
+    )
+    assert with_cap.exit_code == 0
+    _, unconfined, _ = run(
+        runtime_paths, containers, "busybox", "unshare", "-U", "true", seccomp=False
+    )
+    assert unconfined.exit_code == 0
