@@ -30,6 +30,7 @@ from bench.stats import median, summary  # noqa: E402
 from dockyard.ephemeral import (  # noqa: E402
     free_port,
     self_signed_certificate,
+    stop_process,
     tls_web,
     wait_for_https,
 )
@@ -123,8 +124,7 @@ def docker_registry(work: Path, key: Path, cert: Path):
         wait_for_https(f"https://127.0.0.1:{port}/v2/", proc, log)
         yield f"127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_process(proc, grace=30)
 
 
 def skopeo(work: Path, *args: str) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.stats import command, measure, median, summary  # noqa: E402
-from dockyard.ephemeral import ephemeral_platform  # noqa: E402
+from dockyard.ephemeral import ephemeral_platform, stop_process  # noqa: E402
 from runtime.containers import lifecycle  # noqa: E402
 from runtime.containers.spec import ContainerSpec  # noqa: E402
 from runtime.images.base import build_busybox  # noqa: E402
@@ -132,12 +132,7 @@ def podman_service() -> Iterator[str]:
             wait_for_socket(sock, proc, log)
             yield f"unix://{sock}"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, grace=30)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if owned_cgroups:

@@ -138,6 +138,16 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     return key, cert
 
 
+def stop_process(proc: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it is still there after `grace` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_for_https(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
     unverified = ssl._create_unverified_context()
     deadline = time.monotonic() + timeout
@@ -194,9 +204,4 @@ def tls_web(root: Path, key: Path, cert: Path, setup: str = "") -> Iterator[str]
         wait_for_https(f"https://127.0.0.1:{port}/v2/", proc, log)
         yield f"127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)

@@ -56,7 +56,7 @@ _EPERM = 1
 _ARCHITECTURES = {
     "x86_64": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
     "aarch64": ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
-}
+}.get(platform.machine(), [])
 
 
 def default_profile(capabilities: list[str]) -> dict[str, Any]:
@@ -67,6 +67,6 @@ def default_profile(capabilities: list[str]) -> dict[str, Any]:
             refused.extend(calls)
     return {
         "defaultAction": "SCMP_ACT_ALLOW",
-        "architectures": _ARCHITECTURES.get(platform.machine(), []),
+        "architectures": list(_ARCHITECTURES),
         "syscalls": [{"names": refused, "action": "SCMP_ACT_ERRNO", "errnoRet": _EPERM}],
     }

@@ -1,9 +1,11 @@
 """Image streams: builds, and archives loaded, imported or saved."""
 
 import asyncio
+import contextlib
 import json
 import shutil
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from runtime.build import builder
@@ -11,18 +13,20 @@ from runtime.build import context as build_context
 from runtime.errors import RuntimeFailure
 from runtime.images import archive as image_archive
 from runtime.images.store import ImageStore
+from runtime.paths import RuntimePaths
 
 from ...tasks.base import node_paths
 from ..context import StreamContext
 
 
-async def _spool_input(ctx: StreamContext, sink) -> None:
-    """Write the stream's input to `sink` until the client's end of input."""
-    while True:
-        message = await ctx.input.get()
-        if message["type"] != "stream.input":
-            return
-        await asyncio.to_thread(sink.write, message["data"])
+@contextlib.asynccontextmanager
+async def _spooled_input(ctx: StreamContext, paths: RuntimePaths) -> AsyncIterator:
+    """The stream's input up to the client's end of input, in a rewound temporary file."""
+    with tempfile.TemporaryFile(dir=paths.tmp) as spool:
+        while (message := await ctx.input.get())["type"] == "stream.input":
+            await asyncio.to_thread(spool.write, message["data"])
+        await asyncio.to_thread(spool.seek, 0)
+        yield spool
 
 
 async def _json_lines(ctx: StreamContext, produce) -> dict:
@@ -44,9 +48,7 @@ async def handle_build(ctx: StreamContext) -> None:
     paths = node_paths()
     workdir = await asyncio.to_thread(tempfile.mkdtemp, prefix="build-", dir=paths.tmp)
     try:
-        with tempfile.TemporaryFile(dir=paths.tmp) as spool:
-            await _spool_input(ctx, spool)
-            await asyncio.to_thread(spool.seek, 0)
+        async with _spooled_input(ctx, paths) as spool:
             context = Path(workdir) / "context"
             failure = await _json_lines(
                 ctx, lambda: iter(build_context.prepare(spool, context, ctx.args))
@@ -71,9 +73,7 @@ async def handle_image_load(ctx: StreamContext) -> None:
                 prefix = "Loaded image ID" if tag == image.id else "Loaded image"
                 yield {"stream": f"{prefix}: {tag}\n"}
 
-    with tempfile.TemporaryFile(dir=paths.tmp) as spool:
-        await _spool_input(ctx, spool)
-        await asyncio.to_thread(spool.seek, 0)
+    async with _spooled_input(ctx, paths) as spool:
         await ctx.end(await _json_lines(ctx, produce))
 
 
@@ -89,9 +89,7 @@ async def handle_image_import(ctx: StreamContext) -> None:
         )
         yield {"status": image.id, "aux": {"ID": image.id}}
 
-    with tempfile.TemporaryFile(dir=paths.tmp) as spool:
-        await _spool_input(ctx, spool)
-        await asyncio.to_thread(spool.seek, 0)
+    async with _spooled_input(ctx, paths) as spool:
         await ctx.end(await _json_lines(ctx, produce))
 
 
