@@ -461,10 +461,18 @@ def remove(paths: RuntimePaths, cid: str, force: bool = False) -> None:
         mounts.unmount(b / "rootfs")
         shutil.rmtree(paths.container_run(cid), ignore_errors=True)
         exit_file(paths, cid).unlink(missing_ok=True)
-        shutil.rmtree(b)
+        # Out of the way before it is deleted: a state change racing this one (the agent
+        # recording the exit) would otherwise create its lock file again inside it.
+        doomed = b.with_name(f".removing-{cid}")
+        os.rename(b, doomed)
+        shutil.rmtree(doomed)
 
 
 def list_ids(paths: RuntimePaths) -> list[str]:
     if not paths.containers.is_dir():
         return []
-    return sorted(p.name for p in paths.containers.iterdir() if (p / "state.json").exists())
+    return sorted(
+        p.name
+        for p in paths.containers.iterdir()
+        if not p.name.startswith(".") and (p / "state.json").exists()
+    )

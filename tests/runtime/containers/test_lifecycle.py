@@ -1,5 +1,6 @@
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ from runtime import cgroups
 from runtime.containers import lifecycle
 from runtime.containers.logs import read_logs
 from runtime.containers.state import Status, load_state
-from runtime.errors import Conflict
+from runtime.errors import Conflict, NotFound
 
 pytestmark = pytest.mark.privileged
 
@@ -241,3 +242,23 @@ def test_seccomp_refuses_what_the_container_has_no_capability_for(runtime_paths,
         runtime_paths, containers, "busybox", "unshare", "-U", "true", seccomp=False
     )
     assert unconfined.exit_code == 0
+
+
+def test_a_state_change_racing_remove_finds_the_container_gone(
+    runtime_paths, containers, monkeypatch
+):
+    cid = containers("sleep", "300", start=True)
+    delete = shutil.rmtree
+    raced = []
+
+    def racing_delete(path, *args, **kwargs):
+        if Path(path).parent == runtime_paths.containers:
+            with pytest.raises(NotFound):
+                lifecycle.refresh(runtime_paths, cid)
+            raced.append(path)
+        return delete(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", racing_delete)
+    lifecycle.remove(runtime_paths, cid, force=True)
+    assert raced
+    assert list(runtime_paths.containers.iterdir()) == []
