@@ -1,6 +1,7 @@
 """What happens when a container's process ends: record it, then remove or restart."""
 
 import logging
+import time
 from dataclasses import asdict
 
 from runtime.containers import lifecycle
@@ -12,6 +13,7 @@ from ..services.containers import do_remove, do_start, record_exit
 from ..tasks.base import node_paths
 
 log = logging.getLogger(__name__)
+START_RECORD_WAIT = 5.0
 
 
 def record(cid: str) -> Container | None:
@@ -26,7 +28,27 @@ def record(cid: str) -> Container | None:
         return None
     if state.status not in ("exited", "dead"):
         return None
+    c = _once_its_start_is_recorded(c, state.started_at)
+    if c is None:
+        return None
     record_exit(c, asdict(state))
+    return c
+
+
+def _once_its_start_is_recorded(c: Container, started_at: str) -> Container | None:
+    """The row, once it knows of the start this exit ends.
+
+    A container can end before the start that ran it has written its row; recording the
+    exit first would let that write bring it back to life, and no waiter would hear of the
+    exit. That write follows within milliseconds; a start that failed to write at all is
+    waited for only START_RECORD_WAIT seconds.
+    """
+    deadline = time.monotonic() + START_RECORD_WAIT
+    while c.started_at != started_at and time.monotonic() < deadline:
+        time.sleep(0.01)
+        c = Container.objects.select_related("node").filter(id=c.id).first()
+        if c is None:
+            return None
     return c
 
 
