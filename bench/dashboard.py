@@ -6,7 +6,7 @@ the web terminal's keystroke-to-echo round trip.
 
 A private platform (with its web process) is started in a temporary root. Page and JSON times
 are server times (Django's test client in this process, on the platform's database); the
-update and echo times are round trips over loopback websockets to the platform's daphne.
+update and echo times are round trips over loopback websockets to the platform's web process.
 Targets: page under 150 ms; echo p95 under 30 ms.
 """
 

@@ -3,7 +3,7 @@
 
     python -m bench.registry [--runs 5] [--size-mb 100]
 
-Starts Dockyard's web process (daphne) and Debian's `docker-registry` on loopback, both over
+Starts Dockyard's web process and Debian's `docker-registry` on loopback, both over
 TLS with one throwaway certificate, each with its own temporary storage. Dockyard runs with
 token auth (every run fetches a bearer token); docker-registry runs without auth. Every push
 goes to a fresh repository from an empty client cache so each one moves the whole layer.

@@ -166,7 +166,7 @@ def wait_for_https(url: str, proc: subprocess.Popen, log: Path, timeout: float =
 
 @contextlib.contextmanager
 def tls_web(root: Path, key: Path, cert: Path, setup: str = "") -> Iterator[str]:
-    """The web app (dashboard, registry) alone, served over TLS by daphne from `root`.
+    """The web app (dashboard, registry) alone, served over TLS from `root`.
 
     skopeo and podman try HTTPS first and wait out a 10-second handshake against plain HTTP,
     so registry tests and benches serve TLS. `setup` runs in `manage.py shell` after migrate.
@@ -190,11 +190,20 @@ def tls_web(root: Path, key: Path, cert: Path, setup: str = "") -> Iterator[str]
             [*manage, *args], cwd=SOURCE, env=env, check=True, capture_output=True, timeout=300
         )
     port = free_port()
-    endpoint = f"ssl:port={port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"
-    log = root / "daphne.log"
+    log = root / "web.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dockyard.web", "-e", endpoint, "dockyard.asgi:application"],
+            [
+                sys.executable,
+                "-m",
+                "dockyard.web",
+                "--port",
+                str(port),
+                "--tls-key",
+                str(key),
+                "--tls-cert",
+                str(cert),
+            ],  # fmt: skip
             cwd=SOURCE,
             env=env,
             stdout=out,

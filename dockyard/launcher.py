@@ -185,9 +185,7 @@ def platform_services(env: Mapping[str, str]) -> dict[str, Service]:
         "web": Service(
             "web",
             [
-                python, "-m", "dockyard.web",
-                "-b", host, "-p", str(port),
-                "dockyard.asgi:application",
+                python, "-m", "dockyard.web", "--host", host, "--port", str(port),
             ],
             probe=lambda: http_answers(host, port),
         ),

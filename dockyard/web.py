@@ -1,22 +1,41 @@
-"""The web process: daphne, handing request bodies to the app in large pieces.
+"""The web process: the ASGI app served by uvicorn on uvloop, optionally over TLS.
 
-    python -m dockyard.web [daphne's arguments]
+    python -m dockyard.web --host 127.0.0.1 --port 8000 [--tls-key K --tls-cert C]
 
-daphne gives the app a request body 8 KiB at a time: a pushed 100 MB layer would be
-12,800 messages through the app's queue, each copied into Django's spool file.
+uvicorn hands a request body to the app as it arrives and stops reading the socket while
+the app is behind, so a pushed layer streams to disk with bounded memory.
 """
 
-import functools
+import argparse
 
-from daphne.cli import CommandLineInterface
-from daphne.server import Server
-
-REQUEST_BUFFER = 1 << 20
+import uvicorn
 
 
-class WebCommandLine(CommandLineInterface):
-    server_class = functools.partial(Server, request_buffer_size=REQUEST_BUFFER)
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--tls-key", help="serve HTTPS with this private key")
+    parser.add_argument("--tls-cert", help="and this certificate")
+    args = parser.parse_args()
+    if bool(args.tls_key) != bool(args.tls_cert):
+        parser.error("--tls-key and --tls-cert go together")
+    uvicorn.run(
+        "dockyard.asgi:application",
+        host=args.host,
+        port=args.port,
+        ssl_keyfile=args.tls_key,
+        ssl_certfile=args.tls_cert,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        # The app is Channels' router, which has no lifespan protocol.
+        lifespan="off",
+        # Nothing proxies in front by default: a client's X-Forwarded-For is not to be trusted.
+        proxy_headers=False,
+        server_header=False,
+    )
 
 
 if __name__ == "__main__":
-    WebCommandLine.entrypoint()
+    main()

@@ -92,14 +92,18 @@ def append(
             hasher = hashlib.sha256()
         f.seek(size)
         written = 0
-        while chunk := read(CHUNK):
-            f.write(chunk)
-            if hasher is not None:
-                hasher.update(chunk)
-            written += len(chunk)
-        if length is not None and written != length:
+        try:
+            while chunk := read(CHUNK):
+                f.write(chunk)
+                if hasher is not None:
+                    hasher.update(chunk)
+                written += len(chunk)
+            if length is not None and written != length:
+                raise RangeMismatch(size)
+        except BaseException:
+            # A chunk is taken whole or not at all, so a client may resend it.
             f.truncate(size)
-            raise RangeMismatch(size)
+            raise
         f.flush()
         if hasher is not None:
             _running[str(path)] = (size + written, hasher)

@@ -5,6 +5,7 @@ import json
 import re
 from urllib.parse import urlencode
 
+from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -14,6 +15,7 @@ from accounts.services import check_basic, check_secret
 
 from . import services, storage
 from .access import Access, authenticate, challenge, require, require_catalog
+from .body_stream import body_reader
 from .errors import RegistryError
 from .manifests import MAX_MANIFEST, OCI_INDEX
 from .names import check_digest, check_name
@@ -44,6 +46,11 @@ def registry_view(methods: tuple[str, ...]):
                 response = view(request, access, **kwargs)
             except RegistryError as e:
                 response = e.response()
+            except RequestAborted:
+                # The client is gone; the answer is for the log, and the upload is as it was.
+                response = RegistryError(
+                    "BLOB_UPLOAD_INVALID", "the request body ended early"
+                ).response()
             for header, value in API_VERSION.items():
                 response[header] = value
             return response
@@ -243,7 +250,7 @@ def upload_start(request: HttpRequest, access: Access, name: str) -> HttpRespons
         if source_repo is not None and services.do_mount_blob(repository, mount, source_repo):
             return _blob_created(name, mount)
     elif digest:
-        stored = services.do_upload_blob(repository, digest, request.read)
+        stored = services.do_upload_blob(repository, digest, body_reader(request))
         return _blob_created(name, stored.digest)
     upload = services.do_start_upload(repository)
     return _empty(202, _upload_headers(name, upload, 0))
@@ -260,13 +267,13 @@ def upload(request: HttpRequest, access: Access, name: str, upload_id: str) -> H
         return _empty(204, {})
     content_range = _content_range(request, session)
     if request.method == "PATCH":
-        size = services.do_append_upload(session, request.read, content_range)
+        size = services.do_append_upload(session, body_reader(request), content_range)
         return _empty(202, _upload_headers(name, session, size))
     digest = request.GET.get("digest")
     if not digest:
         raise RegistryError("DIGEST_INVALID", "the digest parameter is required")
     check_digest(digest)
-    services.do_append_upload(session, request.read, content_range)
+    services.do_append_upload(session, body_reader(request), content_range)
     stored = services.do_finish_upload(session, digest)
     return _blob_created(name, stored.digest)
 

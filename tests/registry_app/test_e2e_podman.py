@@ -1,4 +1,4 @@
-"""podman pulls from the registry served by daphne what skopeo pushed into it."""
+"""podman pulls from the registry served by the web process what skopeo pushed into it."""
 
 import json
 import os

@@ -1,4 +1,4 @@
-"""Real clients against the registry served by daphne: skopeo pushes and pulls busybox."""
+"""Real clients against the registry served by the web process: skopeo pushes and pulls busybox."""
 
 import hashlib
 import os

@@ -41,7 +41,7 @@ do_add_member(do_create_team("acme", alice), bob, "write")
 
 @pytest.fixture(scope="session")
 def web_platform(tmp_path_factory):
-    """The whole platform with its web process (daphne), alice, bob and charlie."""
+    """The whole platform with its web process, alice, bob and charlie."""
     from dockyard.ephemeral import ephemeral_platform
     from runtime.containers import lifecycle
     from runtime.paths import RuntimePaths

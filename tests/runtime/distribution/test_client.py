@@ -1,4 +1,4 @@
-"""The registry client against the platform's real registry (daphne), as alice, bob and
+"""The registry client against the platform's real registry (its web process), as alice, bob and
 charlie: push, pull, mounts, indexes, resumed downloads, refusals."""
 
 import io

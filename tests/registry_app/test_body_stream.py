@@ -1,0 +1,118 @@
+"""Blob uploads through the ASGI app: the body is stored while it arrives, and a client that
+leaves halfway loses nothing already stored."""
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from dockyard.asgi import application
+from registry_app.models import Upload
+
+from .helpers import basic, digest_of
+
+DATA = os.urandom(300_000)
+
+
+async def _call(method: str, path: str, messages, who: dict) -> tuple[int, dict[str, str]]:
+    """One request through the ASGI app; `messages` is an async iterator of receive() answers."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"authorization", who["HTTP_AUTHORIZATION"].encode()),
+        ],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+    answer: dict = {}
+    ended = asyncio.Event()
+
+    async def receive():
+        try:
+            return await anext(messages)
+        except StopAsyncIteration:
+            await ended.wait()
+            return {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+            answer["headers"] = {k.decode().lower(): v.decode() for k, v in message["headers"]}
+        elif not message.get("more_body", False):
+            ended.set()
+
+    await asyncio.wait_for(application(scope, receive, send), 30)
+    return answer["status"], answer["headers"]
+
+
+async def _grows_to(path: Path, size: int) -> None:
+    while not path.exists() or path.stat().st_size < size:
+        await asyncio.sleep(0.01)
+
+
+def _staged(location: str) -> Path:
+    return Path(Upload.objects.get(uuid=location.rsplit("/", 1)[1]).staged_file)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_uploaded_chunk_is_on_disk_before_the_client_sends_the_next(client, alice):
+    location = client.post("/v2/alice/app/blobs/uploads/", **basic("alice"))["Location"]
+    staged = _staged(location)
+
+    async def body():
+        yield {"type": "http.request", "body": DATA[:100_000], "more_body": True}
+        # A server that buffered the whole body first would never get here.
+        await asyncio.wait_for(_grows_to(staged, 100_000), 10)
+        yield {"type": "http.request", "body": DATA[100_000:], "more_body": False}
+
+    status, headers = asyncio.run(_call("PATCH", location, body(), basic("alice")))
+    assert status == 202
+    assert headers["range"] == f"0-{len(DATA) - 1}"
+    response = client.put(f"{location}?digest={digest_of(DATA)}", **basic("alice"))
+    assert response.status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_client_leaving_mid_chunk_leaves_the_upload_as_it_was(client, alice):
+    location = client.post("/v2/alice/app/blobs/uploads/", **basic("alice"))["Location"]
+    first = client.patch(
+        location, data=DATA[:1000], content_type="application/octet-stream", **basic("alice")
+    )
+    assert first["Range"] == "0-999"
+
+    async def cut_off():
+        yield {"type": "http.request", "body": DATA[1000:1500], "more_body": True}
+        yield {"type": "http.disconnect"}
+
+    status, _ = asyncio.run(_call("PATCH", location, cut_off(), basic("alice")))
+    assert status == 400
+    assert client.get(location, **basic("alice"))["Range"] == "0-999"
+    rest = client.patch(
+        location, data=DATA[1000:], content_type="application/octet-stream", **basic("alice")
+    )
+    assert rest["Range"] == f"0-{len(DATA) - 1}"
+    response = client.put(f"{location}?digest={digest_of(DATA)}", **basic("alice"))
+    assert response.status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_upload_does_not_wait_for_its_body(client, alice, charlie):
+    location = client.post("/v2/alice/app/blobs/uploads/", **basic("alice"))["Location"]
+
+    async def endless():
+        while True:
+            yield {"type": "http.request", "body": b"x" * 65536, "more_body": True}
+
+    status, _ = asyncio.run(_call("PATCH", location, endless(), basic("charlie")))
+    assert status in (401, 403)
+    assert client.get(location, **basic("alice"))["Range"] == "0-0"
