@@ -34,6 +34,8 @@ def main() -> None:
         # Nothing proxies in front by default: a client's X-Forwarded-For is not to be trusted.
         proxy_headers=False,
         server_header=False,
+        # Followed logs and event streams never end by themselves; give them 3 s, not forever.
+        timeout_graceful_shutdown=3,
     )
 
 
