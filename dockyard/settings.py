@@ -116,6 +116,10 @@ else:
         }
     }
 
+# Request threads are reused (dockyard/asgi.py), so each keeps its connection between requests
+# instead of opening one per request (about 1.4 ms); a broken one is noticed and replaced.
+DATABASES["default"].update(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

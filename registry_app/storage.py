@@ -168,15 +168,28 @@ def iter_file(path: Path, start: int, length: int) -> Iterator[bytes]:
 
 
 async def aiter_file(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
-    # Reads run in a thread so a slow disk never stalls the server's event loop.
-    f = await asyncio.to_thread(open, path, "rb")
+    # Reads run in a thread so a slow disk never stalls the server's event loop, and the next
+    # chunk is read while this one is sent: the socket never waits for the disk.
+    fd = await asyncio.to_thread(os.open, path, os.O_RDONLY)
+    end = start + length
+
+    def read_at(offset: int) -> asyncio.Future[bytes]:
+        return asyncio.ensure_future(
+            asyncio.to_thread(os.pread, fd, min(CHUNK, end - offset), offset)
+        )
+
+    ahead = read_at(start) if start < end else None
     try:
-        await asyncio.to_thread(f.seek, start)
-        while length > 0:
-            chunk = await asyncio.to_thread(f.read, min(CHUNK, length))
+        while ahead is not None:
+            chunk = await ahead
+            start += len(chunk)
+            ahead = read_at(start) if chunk and start < end else None
             if not chunk:
                 return
-            length -= len(chunk)
             yield chunk
     finally:
-        f.close()
+        if ahead is None:
+            os.close(fd)
+        else:
+            # A read still in its thread uses the descriptor: close it once that read is over.
+            ahead.add_done_callback(lambda _: os.close(fd))

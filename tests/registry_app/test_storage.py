@@ -1,0 +1,44 @@
+"""Blob files served in pieces over ASGI."""
+
+import asyncio
+import os
+
+from registry_app import storage
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def _read(path, start, length, stop_after=None) -> bytes:
+    pieces = []
+    chunks = storage.aiter_file(path, start, length)
+    async for chunk in chunks:
+        pieces.append(chunk)
+        if stop_after is not None and len(pieces) == stop_after:
+            break
+    await chunks.aclose()
+    # A read that was still running when the reader stopped closes its descriptor after it.
+    await asyncio.sleep(0.1)
+    return b"".join(pieces)
+
+
+def test_it_serves_exactly_the_range_asked_across_chunks(tmp_path):
+    data = os.urandom(storage.CHUNK * 2 + 12345)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    assert asyncio.run(_read(path, 0, len(data))) == data
+    start, length = storage.CHUNK - 10, storage.CHUNK + 20
+    assert asyncio.run(_read(path, start, length)) == data[start : start + length]
+    assert asyncio.run(_read(path, len(data) - 5, 5)) == data[-5:]
+    assert asyncio.run(_read(path, 0, 0)) == b""
+
+
+def test_a_reader_that_stops_early_leaves_no_file_open(tmp_path):
+    path = tmp_path / "blob"
+    path.write_bytes(os.urandom(storage.CHUNK * 4))
+    before = _open_descriptors()
+    for _ in range(5):
+        first = asyncio.run(_read(path, 0, storage.CHUNK * 4, stop_after=1))
+        assert len(first) == storage.CHUNK
+    assert _open_descriptors() == before
