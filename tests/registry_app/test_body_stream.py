@@ -116,3 +116,31 @@ def test_a_refused_upload_does_not_wait_for_its_body(client, alice, charlie):
     status, _ = asyncio.run(_call("PATCH", location, endless(), basic("charlie")))
     assert status in (401, 403)
     assert client.get(location, **basic("alice"))["Range"] == "0-0"
+
+
+async def _no_body():
+    yield {"type": "http.request", "body": b"", "more_body": False}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stalled_upload_does_not_hold_up_other_requests(client, alice):
+    location = client.post("/v2/alice/app/blobs/uploads/", **basic("alice"))["Location"]
+    staged = _staged(location)
+    resume = asyncio.Event()
+
+    async def stalling():
+        yield {"type": "http.request", "body": DATA[:100_000], "more_body": True}
+        await resume.wait()
+        yield {"type": "http.request", "body": DATA[100_000:], "more_body": False}
+
+    async def meanwhile():
+        upload = asyncio.create_task(_call("PATCH", location, stalling(), basic("alice")))
+        # The upload's view now waits in its thread for the rest of the body.
+        await asyncio.wait_for(_grows_to(staged, 100_000), 10)
+        other = await _call("GET", "/v2/", _no_body(), basic("alice"))
+        resume.set()
+        return other, await upload
+
+    (other_status, _), (upload_status, _) = asyncio.run(meanwhile())
+    assert other_status == 200
+    assert upload_status == 202
