@@ -17,6 +17,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--tls-key", help="serve HTTPS with this private key")
     parser.add_argument("--tls-cert", help="and this certificate")
+    # A line per request costs the event loop about 0.4 ms: off unless asked for.
+    parser.add_argument("--access-log", action="store_true", help="log every request")
     args = parser.parse_args()
     if bool(args.tls_key) != bool(args.tls_cert):
         parser.error("--tls-key and --tls-cert go together")
@@ -34,6 +36,7 @@ def main() -> None:
         # Nothing proxies in front by default: a client's X-Forwarded-For is not to be trusted.
         proxy_headers=False,
         server_header=False,
+        access_log=args.access_log,
         # Followed logs and event streams never end by themselves; give them 3 s, not forever.
         timeout_graceful_shutdown=3,
     )

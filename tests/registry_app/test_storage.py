@@ -24,11 +24,11 @@ async def _read(path, start, length, stop_after=None) -> bytes:
 
 
 def test_it_serves_exactly_the_range_asked_across_chunks(tmp_path):
-    data = os.urandom(storage.CHUNK * 2 + 12345)
+    data = os.urandom(storage.SERVE_CHUNK * 2 + 12345)
     path = tmp_path / "blob"
     path.write_bytes(data)
     assert asyncio.run(_read(path, 0, len(data))) == data
-    start, length = storage.CHUNK - 10, storage.CHUNK + 20
+    start, length = storage.SERVE_CHUNK - 10, storage.SERVE_CHUNK + 20
     assert asyncio.run(_read(path, start, length)) == data[start : start + length]
     assert asyncio.run(_read(path, len(data) - 5, 5)) == data[-5:]
     assert asyncio.run(_read(path, 0, 0)) == b""
@@ -36,9 +36,9 @@ def test_it_serves_exactly_the_range_asked_across_chunks(tmp_path):
 
 def test_a_reader_that_stops_early_leaves_no_file_open(tmp_path):
     path = tmp_path / "blob"
-    path.write_bytes(os.urandom(storage.CHUNK * 4))
+    path.write_bytes(os.urandom(storage.SERVE_CHUNK * 4))
     before = _open_descriptors()
     for _ in range(5):
-        first = asyncio.run(_read(path, 0, storage.CHUNK * 4, stop_after=1))
-        assert len(first) == storage.CHUNK
+        first = asyncio.run(_read(path, 0, storage.SERVE_CHUNK * 4, stop_after=1))
+        assert len(first) == storage.SERVE_CHUNK
     assert _open_descriptors() == before
