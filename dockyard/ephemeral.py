@@ -203,7 +203,7 @@ def tls_web(root: Path, key: Path, cert: Path, setup: str = "") -> Iterator[str]
                 str(key),
                 "--tls-cert",
                 str(cert),
-            ],  # fmt: skip
+            ],
             cwd=SOURCE,
             env=env,
             stdout=out,

@@ -47,10 +47,8 @@ class StreamedBody:
                 self.over.set()
                 return
 
-    def read(self, size: int = -1) -> bytes:
-        """Up to `size` bytes (all that is left when negative); b"" at the end of the body."""
-        if size < 0:
-            return b"".join(iter(lambda: self.read(1 << 20), b""))
+    def read(self, size: int) -> bytes:
+        """Up to `size` bytes; b"" at the end of the body."""
         while not self._pending and self._more:
             message = self._messages.get()
             self._loop.call_soon_threadsafe(self._room.set)
