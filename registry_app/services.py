@@ -89,9 +89,13 @@ def do_set_visibility(repository: Repository, visibility: str) -> None:
 # Blobs
 
 
-def linked_blob(repository: Repository, digest: str) -> Blob:
-    blob = Blob.objects.filter(digest=digest, links__repository=repository).first()
+def linked_blob(name: str, digest: str) -> Blob:
+    """A blob repository `name` may serve; NAME_UNKNOWN or BLOB_UNKNOWN otherwise."""
+    # One query on the way that every pull takes; the repository is looked up only to tell
+    # the client which of the two it does not know.
+    blob = Blob.objects.filter(digest=digest, links__repository__name=name).first()
     if blob is None or not storage.blob_path(digest).exists():
+        require_repository(name)
         raise RegistryError("BLOB_UNKNOWN", "blob unknown to registry", {"digest": digest})
     return blob
 
@@ -131,14 +135,14 @@ def do_upload_blob(repository: Repository, digest: str, read: Reader) -> Blob:
 def do_mount_blob(repository: Repository, digest: str, source: Repository) -> Blob | None:
     """Link a blob `source` already has; None when it has not (the caller uploads instead)."""
     try:
-        blob = linked_blob(source, check_digest(digest))
+        blob = linked_blob(source.name, check_digest(digest))
     except RegistryError:
         return None
     return _link(repository, blob.digest, blob.size)
 
 
 def do_unlink_blob(repository: Repository, digest: str) -> None:
-    blob = linked_blob(repository, check_digest(digest))
+    blob = linked_blob(repository.name, check_digest(digest))
     RepositoryBlob.objects.filter(repository=repository, blob=blob).delete()
 
 
@@ -212,13 +216,15 @@ def range_header(size: int) -> str:
 # Manifests and tags
 
 
-def get_manifest(repository: Repository, reference: str) -> Manifest:
+def get_manifest(name: str, reference: str) -> Manifest:
+    """The manifest a tag or digest names in repository `name`; NAME_UNKNOWN or MANIFEST_UNKNOWN."""
     if is_digest(reference):
-        manifest = repository.manifests.filter(digest=check_digest(reference)).first()
+        manifests = Manifest.objects.filter(repository__name=name, digest=check_digest(reference))
     else:
-        tag = repository.tags.select_related("manifest").filter(name=check_tag(reference)).first()
-        manifest = tag.manifest if tag else None
+        manifests = Manifest.objects.filter(repository__name=name, tags__name=check_tag(reference))
+    manifest = manifests.first()
     if manifest is None:
+        require_repository(name)
         raise RegistryError(
             "MANIFEST_UNKNOWN", "manifest unknown to registry", {"reference": reference}
         )
@@ -307,7 +313,7 @@ def do_put_manifest(
 def do_delete_manifest(repository: Repository, reference: str) -> None:
     """Delete a tag, or a manifest by digest together with the tags that point at it."""
     if is_digest(reference):
-        get_manifest(repository, reference).delete()
+        get_manifest(repository.name, reference).delete()
         return
     deleted, _ = repository.tags.filter(name=check_tag(reference)).delete()
     if not deleted:

@@ -122,7 +122,7 @@ def manifest(request: HttpRequest, access: Access, name: str, reference: str) ->
         services.do_delete_manifest(services.require_repository(name), reference)
         return _empty(202, {})
     require(request, access, name, [PULL])
-    found = services.get_manifest(services.require_repository(name), reference)
+    found = services.get_manifest(name, reference)
     headers = {
         "Content-Type": found.media_type,
         "Docker-Content-Digest": found.digest,
@@ -166,7 +166,7 @@ def blob(request: HttpRequest, access: Access, name: str, digest: str) -> HttpRe
         services.do_unlink_blob(services.require_repository(name), digest)
         return _empty(202, {})
     require(request, access, name, [PULL])
-    found = services.linked_blob(services.require_repository(name), digest)
+    found = services.linked_blob(name, digest)
     headers = {
         "Content-Type": "application/octet-stream",
         "Docker-Content-Digest": found.digest,

@@ -175,6 +175,15 @@ def test_it_serves_only_blobs_the_repository_has(client, alice):
 
 
 @pytest.mark.django_db
+def test_it_tells_an_unknown_repository_from_an_unknown_blob(client, alice):
+    digest = push_blob(client, "alice/app", DATA, basic("alice"))
+    response = client.get(f"/v2/alice/nothing/blobs/{digest}", **basic("alice"))
+    assert (response.status_code, error_code(response)) == (404, "NAME_UNKNOWN")
+    response = client.get(f"/v2/alice/app/blobs/{digest_of(b'y')}", **basic("alice"))
+    assert (response.status_code, error_code(response)) == (404, "BLOB_UNKNOWN")
+
+
+@pytest.mark.django_db
 def test_it_unlinks_a_blob_on_delete(client, alice):
     digest = push_blob(client, "alice/app", DATA, basic("alice"))
     assert client.delete(f"/v2/alice/app/blobs/{digest}", **basic("alice")).status_code == 202

@@ -34,11 +34,24 @@ def test_it_serves_exactly_the_range_asked_across_chunks(tmp_path):
     assert asyncio.run(_read(path, 0, 0)) == b""
 
 
+def test_a_download_starts_small_and_grows_to_full_pieces(tmp_path):
+    path = tmp_path / "blob"
+    path.write_bytes(os.urandom(storage.SERVE_CHUNK * 3))
+
+    async def sizes() -> list[int]:
+        return [len(c) async for c in storage.aiter_file(path, 0, storage.SERVE_CHUNK * 3)]
+
+    pieces = asyncio.run(sizes())
+    assert pieces[0] == storage.FIRST_PIECE
+    assert pieces == sorted(pieces[:-1]) + pieces[-1:]
+    assert storage.SERVE_CHUNK in pieces
+
+
 def test_a_reader_that_stops_early_leaves_no_file_open(tmp_path):
     path = tmp_path / "blob"
     path.write_bytes(os.urandom(storage.SERVE_CHUNK * 4))
     before = _open_descriptors()
     for _ in range(5):
         first = asyncio.run(_read(path, 0, storage.SERVE_CHUNK * 4, stop_after=1))
-        assert len(first) == storage.SERVE_CHUNK
+        assert len(first) == storage.FIRST_PIECE
     assert _open_descriptors() == before
