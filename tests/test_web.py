@@ -13,6 +13,7 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl"),
 ]
+CIPHERS = ("TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_256_GCM_SHA384")
 
 
 @pytest.fixture(scope="module")
@@ -40,17 +41,7 @@ def negotiated_cipher(host: str, client_order: str) -> str:
     raise AssertionError(result.stdout + result.stderr)
 
 
-@pytest.mark.parametrize(
-    "wanted", ["TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_256_GCM_SHA384"]
-)
+@pytest.mark.parametrize("wanted", CIPHERS)
 def test_the_client_picks_the_cipher(server, wanted):
-    others = [
-        c
-        for c in (
-            "TLS_AES_256_GCM_SHA384",
-            "TLS_AES_128_GCM_SHA256",
-            "TLS_CHACHA20_POLY1305_SHA256",
-        )
-        if c != wanted
-    ]
+    others = [c for c in CIPHERS if c != wanted]
     assert negotiated_cipher(server, ":".join([wanted, *others])) == wanted
