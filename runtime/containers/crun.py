@@ -12,12 +12,16 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 from runtime.errors import RuntimeFailure
 from runtime.paths import RuntimePaths
 
 INSTALLED = shutil.which("crun") or "/usr/bin/crun"
+_MEMFD_NAME = "crun"
+# How long a start waits for the init to exec its command; past it the start still counts.
+EXEC_GRACE = 2.0
 _SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 _sealed: int | None = None
 _sealing = threading.Lock()
@@ -33,7 +37,7 @@ def binary_fd() -> int:
 
 
 def _sealed_copy(path: str) -> int:
-    fd = os.memfd_create("crun", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    fd = os.memfd_create(_MEMFD_NAME, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
         with open(path, "rb") as f:
             size, sent = os.fstat(f.fileno()).st_size, 0
@@ -81,11 +85,12 @@ def message(stderr: str) -> str:
     return lines[-1] if lines else ""
 
 
-def start(paths: RuntimePaths, cid: str) -> None:
+def start(paths: RuntimePaths, cid: str, pid: int) -> None:
     """What `crun start` does, without a process: release the created container.
 
     The container's init blocks reading exec.fifo in crun's state directory until one byte
     is written; the fifo's absence is what tells crun the container has started.
+    Returns once the init runs the container's command.
     """
     fifo = state_root(paths) / cid / "exec.fifo"
     try:
@@ -99,6 +104,23 @@ def start(paths: RuntimePaths, cid: str) -> None:
         os.write(fd, b"\0")
     finally:
         os.close(fd)
+    _await_exec(pid)
+
+
+def _await_exec(pid: int) -> None:
+    """Wait until the released init has left crun for the container's command.
+
+    Until that exec the process is still crun, holding crun's descriptors, so a `top` or an
+    `exec` right after the start would meet crun instead of the command.
+    """
+    deadline = time.monotonic() + EXEC_GRACE
+    while time.monotonic() < deadline:
+        try:
+            if not os.readlink(f"/proc/{pid}/exe").startswith(f"/memfd:{_MEMFD_NAME}"):
+                return
+        except OSError:
+            return  # the init is gone already; conmon reports how it ended
+        time.sleep(0.0005)
 
 
 def forget(paths: RuntimePaths, cid: str, init_exited: bool = False) -> None:

@@ -269,7 +269,7 @@ def start(paths: RuntimePaths, cid: str) -> ContainerState:
         try:
             pid = _spawn_conmon(paths, cid, spec)
             started_ns = time.time_ns()
-            crun.start(paths, cid)
+            crun.start(paths, cid, pid)
         except RuntimeFailure as err:
             crun.forget(paths, cid)
             _stop_conmon(paths, cid)
