@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from dockyard.prepared import PreparedLookup
+
 from .errors import InvalidName, InvalidScope, NameTaken
 from .models import AccessToken, Membership, Team, namespace_validator
 
@@ -163,8 +165,14 @@ def _credential_key(user: AbstractBaseUser, password: str) -> str:
     return hmac.new(settings.SECRET_KEY.encode(), material, hashlib.sha256).hexdigest()
 
 
+_ACTIVE_USER_NAMED = PreparedLookup(
+    lambda username: get_user_model().objects.filter(username=username, is_active=True),
+    username="\0username",
+)
+
+
 def _recently_verified(username: str, password: str) -> AbstractBaseUser | None:
-    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    user = _ACTIVE_USER_NAMED.first(username=username)
     if user is None:
         return None
     expires = _verified.get(_credential_key(user, password), 0.0)

@@ -8,9 +8,11 @@ from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
 import django  # noqa: E402
 from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async  # noqa: E402
-from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+from django.core import signals  # noqa: E402
+from django.core.exceptions import RequestAborted  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix  # noqa: E402
 from django.core.handlers.base import BaseHandler  # noqa: E402
-from django.urls import Resolver404, get_resolver  # noqa: E402
+from django.urls import Resolver404, get_resolver, set_script_prefix  # noqa: E402
 
 django.setup(set_prefix=False)
 
@@ -20,6 +22,8 @@ from registry_app import storage  # noqa: E402
 IDLE_REQUEST_THREADS = 32
 
 
+# handle and get_response_async both ask this of every request: the second asks the cache.
+@functools.lru_cache(maxsize=256)
 def _view_is_async(path: str) -> bool:
     try:
         return _is_coroutine_function(get_resolver().resolve(path).func)
@@ -60,10 +64,71 @@ class _Handler(ASGIHandler):
         else:
             thread.shutdown(wait=False)
 
+    async def handle(self, scope, receive, send):
+        """Django's handle, except where a sync view's request_started is sent.
+
+        Django sends it with a thread switch of its own before the view's; a sync view gets
+        it in the switch that runs its middleware and view, one fewer (about 0.5 ms) before
+        the first byte of every registry answer.
+        """
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        request, error_response = self.create_request(scope, body_file)
+        if request is None or _view_is_async(request.path_info):
+            await signals.request_started.asend(sender=self.__class__, scope=scope)
+        if request is None:
+            body_file.close()
+            await self.send_response(error_response, send)
+            await sync_to_async(error_response.close)()
+            return
+
+        async def process_request(request, send):
+            response = await self.run_get_response(request)
+            try:
+                await self.send_response(response, send)
+            except asyncio.CancelledError:
+                pass
+            return response
+
+        tasks = [
+            asyncio.create_task(self.listen_for_disconnect(receive)),
+            asyncio.create_task(process_request(request, send)),
+        ]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done():
+                try:
+                    task.result()
+                except RequestAborted:
+                    pass
+                except AssertionError:
+                    body_file.close()
+                    raise
+            else:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
+        try:
+            response = tasks[1].result()
+        except asyncio.CancelledError:
+            await signals.request_finished.asend(sender=self.__class__)
+        else:
+            await sync_to_async(response.close)()
+        body_file.close()
+
     async def get_response_async(self, request):
         if _view_is_async(request.path_info):
             return await super().get_response_async(request)
-        return await sync_to_async(self._sync.get_response, thread_sensitive=True)(request)
+        return await sync_to_async(self._respond, thread_sensitive=True)(request)
+
+    def _respond(self, request):
+        signals.request_started.send(sender=self.__class__, scope=request.scope)
+        return self._sync.get_response(request)
 
 
 django_asgi = _Handler()

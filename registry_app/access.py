@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from accounts.auth import parse_basic
 from accounts.models import AccessToken
 from accounts.services import Principal, check_basic, check_secret, is_token_active
+from dockyard.prepared import PreparedLookup
 
 from . import tokens
 from .errors import RegistryError
@@ -64,8 +65,13 @@ def _unauthorized(request: HttpRequest, message: str, scope: str = "", error: st
     return RegistryError("UNAUTHORIZED", message, headers=challenge(request, scope, error))
 
 
+_ACTIVE_USER = PreparedLookup(
+    lambda pk: get_user_model().objects.filter(pk=pk, is_active=True), pk=-1
+)
+
+
 def _principal_of_claims(claims: tokens.TokenClaims) -> Principal | None:
-    user = get_user_model().objects.filter(pk=claims.user_id, is_active=True).first()
+    user = _ACTIVE_USER.first(pk=claims.user_id)
     if user is None or user.get_username() != claims.subject:
         return None
     token = None

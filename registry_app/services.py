@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts.models import Team
 from accounts.services import Principal
+from dockyard.prepared import PreparedLookup
 
 from . import manifests as manifest_format
 from . import storage, tokens
@@ -89,11 +90,18 @@ def do_set_visibility(repository: Repository, visibility: str) -> None:
 # Blobs
 
 
+_LINKED_BLOB = PreparedLookup(
+    lambda name, digest: Blob.objects.filter(digest=digest, links__repository__name=name),
+    name="\0name",
+    digest="\0digest",
+)
+
+
 def linked_blob(name: str, digest: str) -> Blob:
     """A blob repository `name` may serve; NAME_UNKNOWN or BLOB_UNKNOWN otherwise."""
     # One query on the way that every pull takes; the repository is looked up only to tell
     # the client which of the two it does not know.
-    blob = Blob.objects.filter(digest=digest, links__repository__name=name).first()
+    blob = _LINKED_BLOB.first(name=name, digest=digest)
     if blob is None or not storage.blob_path(digest).exists():
         require_repository(name)
         raise RegistryError("BLOB_UNKNOWN", "blob unknown to registry", {"digest": digest})
@@ -216,13 +224,24 @@ def range_header(size: int) -> str:
 # Manifests and tags
 
 
+_MANIFEST_BY_DIGEST = PreparedLookup(
+    lambda name, digest: Manifest.objects.filter(repository__name=name, digest=digest),
+    name="\0name",
+    digest="\0digest",
+)
+_MANIFEST_BY_TAG = PreparedLookup(
+    lambda name, tag: Manifest.objects.filter(repository__name=name, tags__name=tag),
+    name="\0name",
+    tag="\0tag",
+)
+
+
 def get_manifest(name: str, reference: str) -> Manifest:
     """The manifest a tag or digest names in repository `name`; NAME_UNKNOWN or MANIFEST_UNKNOWN."""
     if is_digest(reference):
-        manifests = Manifest.objects.filter(repository__name=name, digest=check_digest(reference))
+        manifest = _MANIFEST_BY_DIGEST.first(name=name, digest=check_digest(reference))
     else:
-        manifests = Manifest.objects.filter(repository__name=name, tags__name=check_tag(reference))
-    manifest = manifests.first()
+        manifest = _MANIFEST_BY_TAG.first(name=name, tag=check_tag(reference))
     if manifest is None:
         require_repository(name)
         raise RegistryError(

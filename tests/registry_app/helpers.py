@@ -1,11 +1,13 @@
 """Requests a registry client makes, for the tests."""
 
+import asyncio
 import base64
 import hashlib
 import json
 
 from django.test import Client
 
+from dockyard.asgi import application
 from registry_app import manifests
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -73,3 +75,47 @@ def push_image(client: Client, name: str, tag: str, who: dict, layer: bytes = b"
 
 def error_code(response) -> str:
     return response.json()["errors"][0]["code"]
+
+
+async def asgi_call(method: str, path: str, messages, who: dict) -> tuple[int, dict[str, str]]:
+    """One request through the ASGI app; `messages` is an async iterator of receive() answers."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"authorization", who["HTTP_AUTHORIZATION"].encode()),
+        ],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+    answer: dict = {}
+    ended = asyncio.Event()
+
+    async def receive():
+        try:
+            return await anext(messages)
+        except StopAsyncIteration:
+            await ended.wait()
+            return {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+            answer["headers"] = {k.decode().lower(): v.decode() for k, v in message["headers"]}
+        elif not message.get("more_body", False):
+            ended.set()
+
+    await asyncio.wait_for(application(scope, receive, send), 30)
+    return answer["status"], answer["headers"]
+
+
+async def no_body():
+    yield {"type": "http.request", "body": b"", "more_body": False}

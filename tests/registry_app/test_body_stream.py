@@ -7,52 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.asgi import application
 from registry_app.models import Upload
 
-from .helpers import basic, digest_of
+from .helpers import asgi_call, basic, digest_of, no_body
 
 DATA = os.urandom(300_000)
-
-
-async def _call(method: str, path: str, messages, who: dict) -> tuple[int, dict[str, str]]:
-    """One request through the ASGI app; `messages` is an async iterator of receive() answers."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"authorization", who["HTTP_AUTHORIZATION"].encode()),
-        ],
-        "client": ("127.0.0.1", 40000),
-        "server": ("127.0.0.1", 8000),
-    }
-    answer: dict = {}
-    ended = asyncio.Event()
-
-    async def receive():
-        try:
-            return await anext(messages)
-        except StopAsyncIteration:
-            await ended.wait()
-            return {"type": "http.disconnect"}
-
-    async def send(message):
-        if message["type"] == "http.response.start":
-            answer["status"] = message["status"]
-            answer["headers"] = {k.decode().lower(): v.decode() for k, v in message["headers"]}
-        elif not message.get("more_body", False):
-            ended.set()
-
-    await asyncio.wait_for(application(scope, receive, send), 30)
-    return answer["status"], answer["headers"]
 
 
 async def _grows_to(path: Path, size: int) -> None:
@@ -75,7 +34,7 @@ def test_an_uploaded_chunk_is_on_disk_before_the_client_sends_the_next(client, a
         await asyncio.wait_for(_grows_to(staged, 100_000), 10)
         yield {"type": "http.request", "body": DATA[100_000:], "more_body": False}
 
-    status, headers = asyncio.run(_call("PATCH", location, body(), basic("alice")))
+    status, headers = asyncio.run(asgi_call("PATCH", location, body(), basic("alice")))
     assert status == 202
     assert headers["range"] == f"0-{len(DATA) - 1}"
     response = client.put(f"{location}?digest={digest_of(DATA)}", **basic("alice"))
@@ -94,7 +53,7 @@ def test_a_client_leaving_mid_chunk_leaves_the_upload_as_it_was(client, alice):
         yield {"type": "http.request", "body": DATA[1000:1500], "more_body": True}
         yield {"type": "http.disconnect"}
 
-    status, _ = asyncio.run(_call("PATCH", location, cut_off(), basic("alice")))
+    status, _ = asyncio.run(asgi_call("PATCH", location, cut_off(), basic("alice")))
     assert status == 400
     assert client.get(location, **basic("alice"))["Range"] == "0-999"
     rest = client.patch(
@@ -113,13 +72,9 @@ def test_a_refused_upload_does_not_wait_for_its_body(client, alice, charlie):
         while True:
             yield {"type": "http.request", "body": b"x" * 65536, "more_body": True}
 
-    status, _ = asyncio.run(_call("PATCH", location, endless(), basic("charlie")))
+    status, _ = asyncio.run(asgi_call("PATCH", location, endless(), basic("charlie")))
     assert status in (401, 403)
     assert client.get(location, **basic("alice"))["Range"] == "0-0"
-
-
-async def _no_body():
-    yield {"type": "http.request", "body": b"", "more_body": False}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -134,10 +89,10 @@ def test_a_stalled_upload_does_not_hold_up_other_requests(client, alice):
         yield {"type": "http.request", "body": DATA[100_000:], "more_body": False}
 
     async def meanwhile():
-        upload = asyncio.create_task(_call("PATCH", location, stalling(), basic("alice")))
+        upload = asyncio.create_task(asgi_call("PATCH", location, stalling(), basic("alice")))
         # The upload's view now waits in its thread for the rest of the body.
         await asyncio.wait_for(_grows_to(staged, 100_000), 10)
-        other = await _call("GET", "/v2/", _no_body(), basic("alice"))
+        other = await asgi_call("GET", "/v2/", no_body(), basic("alice"))
         resume.set()
         return other, await upload
 
