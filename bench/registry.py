@@ -8,7 +8,8 @@ TLS with one throwaway certificate, each with its own temporary storage. Dockyar
 token auth (every run fetches a bearer token); docker-registry runs without auth. Every push
 goes to a fresh repository from an empty client cache so each one moves the whole layer; the
 two registries take turns.
-Prints the medians and Dockyard's time as a multiple of docker-registry's.
+Prints the medians and Dockyard's time as a multiple of docker-registry's, both as the ratio
+of the medians and as the median of each round's ratio.
 """
 
 import argparse
@@ -27,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stats import median, summary  # noqa: E402
+from bench.stats import median, paired_ratio, summary  # noqa: E402
 from dockyard.ephemeral import (  # noqa: E402
     free_port,
     self_signed_certificate,
@@ -218,8 +219,10 @@ def main() -> None:
             print(summary(f"{name} push {args.size_mb} MB", pushes))
             print(summary(f"{name} pull {args.size_mb} MB", pulls))
         ours, theirs = results["dockyard"], results["docker-registry"]
-        print(f"push: Dockyard takes {median(ours[0]) / median(theirs[0]):.2f}x docker-registry")
-        print(f"pull: Dockyard takes {median(ours[1]) / median(theirs[1]):.2f}x docker-registry")
+        for i, what in enumerate(("push", "pull")):
+            ratio = median(ours[i]) / median(theirs[i])
+            paired = paired_ratio(ours[i], theirs[i])
+            print(f"{what}: Dockyard takes {ratio:.2f}x docker-registry, {paired}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -1,5 +1,6 @@
 """Summaries every bench prints the same way."""
 
+import random
 import statistics
 import subprocess
 import time
@@ -37,3 +38,16 @@ def summary(label: str, samples: list[float]) -> str:
 
 def median(samples: list[float]) -> float:
     return statistics.median(samples)
+
+
+def paired_ratio(ours: list[float], theirs: list[float]) -> str:
+    """The median of per-round ratios, with a bootstrap 90 % interval.
+
+    When two systems take turns, each round's ratio cancels the drift of the machine's speed
+    that moves both of them; the interval says how far the median could be from the truth.
+    """
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    picks = random.Random(0)
+    medians = sorted(statistics.median(picks.choices(ratios, k=len(ratios))) for _ in range(2000))
+    low, high = medians[100], medians[1899]
+    return f"{statistics.median(ratios):.2f}x per round (90 % interval {low:.2f}-{high:.2f})"
