@@ -9,6 +9,8 @@ import ctypes
 import fcntl
 import hashlib
 import os
+import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -174,31 +176,42 @@ def iter_file(path: Path, start: int, length: int) -> Iterator[bytes]:
             yield chunk
 
 
-async def aiter_file(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
-    # Reads run in a thread so a slow disk never stalls the server's event loop, and the next
-    # chunk is read while this one is sent: the socket never waits for the disk.
-    fd = await asyncio.to_thread(os.open, path, os.O_RDONLY)
-    end = start + length
+class BlobStream:
+    """A blob's bytes for an ASGI response, read in pieces off the event loop.
 
-    def read_at(offset: int, size: int) -> asyncio.Future[bytes]:
-        return asyncio.ensure_future(
-            asyncio.to_thread(os.pread, fd, min(size, end - offset), offset)
-        )
+    It is made in the view's thread, which opens the file and reads the first piece, so the
+    first byte leaves without waiting for another thread. Later pieces are read in a thread,
+    each while the one before is sent, so a slow disk never stalls the event loop and the
+    socket never waits for the disk. Django closes the stream with its response; one that
+    is dropped unclosed, as when the client leaves before the view returns, is closed when
+    collected.
+    """
 
-    size = FIRST_PIECE
-    ahead = read_at(start, size) if start < end else None
-    try:
-        while ahead is not None:
-            chunk = await ahead
-            start += len(chunk)
+    def __init__(self, path: Path, start: int, length: int) -> None:
+        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        self._release = weakref.finalize(self, os.close, self._fd)
+        # A read in a thread and close() never overlap, so no read meets a reused descriptor.
+        self._lock = threading.Lock()
+        self._start, self._end = start, start + length
+        self._first = self._read(start, FIRST_PIECE)
+
+    def _read(self, offset: int, size: int) -> bytes:
+        with self._lock:
+            if not self._release.alive:
+                return b""
+            return os.pread(self._fd, min(size, self._end - offset), offset)
+
+    def close(self) -> None:
+        with self._lock:
+            self._release()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        piece, offset, size = self._first, self._start, FIRST_PIECE
+        while piece:
+            offset += len(piece)
             size = min(2 * size, SERVE_CHUNK)
-            ahead = read_at(start, size) if chunk and start < end else None
-            if not chunk:
-                return
-            yield chunk
-    finally:
-        if ahead is None:
-            os.close(fd)
-        else:
-            # A read still in its thread uses the descriptor: close it once that read is over.
-            ahead.add_done_callback(lambda _: os.close(fd))
+            ahead = None
+            if offset < self._end:
+                ahead = asyncio.ensure_future(asyncio.to_thread(self._read, offset, size))
+            yield piece
+            piece = await ahead if ahead is not None else b""

@@ -187,7 +187,7 @@ def blob(request: HttpRequest, access: Access, name: str, digest: str) -> HttpRe
     path = storage.blob_path(found.digest)
     if isinstance(request, ASGIRequest):
         # Django would buffer a synchronous iterator whole before serving it over ASGI.
-        chunks = storage.aiter_file(path, start, length)
+        chunks = storage.BlobStream(path, start, length)
     else:
         chunks = storage.iter_file(path, start, length)
     response = StreamingHttpResponse(chunks, status=status)

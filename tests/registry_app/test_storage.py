@@ -1,6 +1,7 @@
 """Blob files served in pieces over ASGI."""
 
 import asyncio
+import gc
 import os
 
 from registry_app import storage
@@ -12,14 +13,12 @@ def _open_descriptors() -> int:
 
 async def _read(path, start, length, stop_after=None) -> bytes:
     pieces = []
-    chunks = storage.aiter_file(path, start, length)
-    async for chunk in chunks:
+    stream = storage.BlobStream(path, start, length)
+    async for chunk in stream:
         pieces.append(chunk)
         if stop_after is not None and len(pieces) == stop_after:
             break
-    await chunks.aclose()
-    # A read that was still running when the reader stopped closes its descriptor after it.
-    await asyncio.sleep(0.1)
+    stream.close()
     return b"".join(pieces)
 
 
@@ -39,7 +38,7 @@ def test_a_download_starts_small_and_grows_to_full_pieces(tmp_path):
     path.write_bytes(os.urandom(storage.SERVE_CHUNK * 3))
 
     async def sizes() -> list[int]:
-        return [len(c) async for c in storage.aiter_file(path, 0, storage.SERVE_CHUNK * 3)]
+        return [len(c) async for c in storage.BlobStream(path, 0, storage.SERVE_CHUNK * 3)]
 
     pieces = asyncio.run(sizes())
     assert pieces[0] == storage.FIRST_PIECE
@@ -54,4 +53,15 @@ def test_a_reader_that_stops_early_leaves_no_file_open(tmp_path):
     for _ in range(5):
         first = asyncio.run(_read(path, 0, storage.SERVE_CHUNK * 4, stop_after=1))
         assert len(first) == storage.FIRST_PIECE
+    assert _open_descriptors() == before
+
+
+def test_a_stream_never_read_or_never_closed_leaves_no_file_open(tmp_path):
+    path = tmp_path / "blob"
+    path.write_bytes(os.urandom(storage.SERVE_CHUNK))
+    before = _open_descriptors()
+    storage.BlobStream(path, 0, storage.SERVE_CHUNK).close()
+    # A client that leaves while the view runs: Django drops the response without closing it.
+    storage.BlobStream(path, 0, storage.SERVE_CHUNK)
+    gc.collect()
     assert _open_descriptors() == before
