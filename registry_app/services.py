@@ -97,6 +97,10 @@ _LINKED_BLOB = PreparedLookup(
 )
 
 
+def blob_unknown(digest: str) -> RegistryError:
+    return RegistryError("BLOB_UNKNOWN", "blob unknown to registry", {"digest": digest})
+
+
 def linked_blob(name: str, digest: str) -> Blob:
     """A blob repository `name` may serve; NAME_UNKNOWN or BLOB_UNKNOWN otherwise."""
     # One query on the way that every pull takes; the repository is looked up only to tell
@@ -104,7 +108,7 @@ def linked_blob(name: str, digest: str) -> Blob:
     blob = _LINKED_BLOB.first(name=name, digest=digest)
     if blob is None or not storage.blob_path(digest).exists():
         require_repository(name)
-        raise RegistryError("BLOB_UNKNOWN", "blob unknown to registry", {"digest": digest})
+        raise blob_unknown(digest)
     return blob
 
 

@@ -187,7 +187,11 @@ def blob(request: HttpRequest, access: Access, name: str, digest: str) -> HttpRe
     path = storage.blob_path(found.digest)
     if isinstance(request, ASGIRequest):
         # Django would buffer a synchronous iterator whole before serving it over ASGI.
-        chunks = storage.BlobStream(path, start, length)
+        try:
+            chunks = storage.BlobStream(path, start, length)
+        except FileNotFoundError:
+            # Unlinked and collected since the lookup.
+            raise services.blob_unknown(digest) from None
     else:
         chunks = storage.iter_file(path, start, length)
     response = StreamingHttpResponse(chunks, status=status)

@@ -1,8 +1,21 @@
+import asyncio
+
 import pytest
 
-from registry_app.models import Repository
+from registry_app import services, storage
+from registry_app.models import Blob, Repository
 
-from .helpers import basic, bearer, digest_of, error_code, push_blob, push_image, token
+from .helpers import (
+    asgi_call,
+    basic,
+    bearer,
+    digest_of,
+    error_code,
+    no_body,
+    push_blob,
+    push_image,
+    token,
+)
 
 DATA = bytes(range(256)) * 40
 
@@ -272,3 +285,16 @@ def test_it_lets_bob_push_to_his_team_but_not_delete(client, acme, bob):
     response = client.delete(f"/v2/acme/app/blobs/{digest}", **basic("bob"))
     assert (response.status_code, error_code(response)) == (403, "DENIED")
     assert client.delete(f"/v2/acme/app/blobs/{digest}", **basic("alice")).status_code == 202
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_blob_collected_right_after_its_lookup_is_unknown_not_a_server_error(
+    client, alice, monkeypatch
+):
+    digest = push_blob(client, "alice/app", DATA, basic("alice"))
+    # The lookup still found the blob; the collector removed its file just after.
+    monkeypatch.setattr(services, "linked_blob", lambda name, d: Blob.objects.get(digest=d))
+    storage.blob_path(digest).unlink()
+    path = f"/v2/alice/app/blobs/{digest}"
+    status, _ = asyncio.run(asgi_call("GET", path, no_body(), basic("alice")))
+    assert status == 404
