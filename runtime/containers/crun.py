@@ -21,7 +21,7 @@ from runtime.paths import RuntimePaths
 INSTALLED = shutil.which("crun") or "/usr/bin/crun"
 _MEMFD_NAME = "crun"
 # How long a start waits for the init to exec its command; past it the start still counts.
-EXEC_GRACE = 2.0
+_EXEC_GRACE = 2.0
 _SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 _sealed: int | None = None
 _sealing = threading.Lock()
@@ -113,7 +113,7 @@ def _await_exec(pid: int) -> None:
     Until that exec the process is still crun, holding crun's descriptors, so a `top` or an
     `exec` right after the start would meet crun instead of the command.
     """
-    deadline = time.monotonic() + EXEC_GRACE
+    deadline = time.monotonic() + _EXEC_GRACE
     while time.monotonic() < deadline:
         try:
             if not os.readlink(f"/proc/{pid}/exe").startswith(f"/memfd:{_MEMFD_NAME}"):
