@@ -190,6 +190,8 @@ CHANNEL_LAYERS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"registry_handshakes": {"()": "registry_app.log_filters.RegistryHandshakes"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"django.request": {"filters": ["registry_handshakes"]}},
     "root": {"handlers": ["console"], "level": env_str("DOCKYARD_LOG_LEVEL", "WARNING")},
 }
