@@ -48,6 +48,9 @@ def paired_ratio(ours: list[float], theirs: list[float]) -> str:
     """
     ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
     picks = random.Random(0)
-    medians = sorted(statistics.median(picks.choices(ratios, k=len(ratios))) for _ in range(2000))
-    low, high = medians[100], medians[1899]
+    resamples = 2000
+    medians = sorted(
+        statistics.median(picks.choices(ratios, k=len(ratios))) for _ in range(resamples)
+    )
+    low, high = medians[resamples // 20], medians[resamples - 1 - resamples // 20]
     return f"{statistics.median(ratios):.2f}x per round (90 % interval {low:.2f}-{high:.2f})"

@@ -26,14 +26,9 @@ IDLE_REQUEST_THREADS = 32
 @functools.lru_cache(maxsize=256)
 def _view_is_async(path: str) -> bool:
     try:
-        return _is_coroutine_function(get_resolver().resolve(path).func)
+        return iscoroutinefunction(get_resolver().resolve(path).func)
     except Resolver404:
         return False
-
-
-@functools.cache
-def _is_coroutine_function(view) -> bool:
-    return iscoroutinefunction(view)
 
 
 class _Handler(ASGIHandler):
