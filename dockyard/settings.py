@@ -13,6 +13,11 @@ DOCKYARD_RUN_DIR = env_path("DOCKYARD_RUN_DIR", "/run/dockyard")
 DOCKYARD_NODE = env_str("DOCKYARD_NODE", socket.gethostname())
 DOCKYARD_ENGINE_SOCKET = env_path("DOCKYARD_ENGINE_SOCKET", str(DOCKYARD_RUN_DIR / "docker.sock"))
 DOCKYARD_TASK_TIMEOUT = env_int("DOCKYARD_TASK_TIMEOUT", 120)
+# The node agent serves streams on a unix socket in the run directory; with a host:port here it
+# also serves other machines over TCP (each stream carries a token bound to this node), and
+# DOCKYARD_AGENT_ADVERTISE names the host they reach it at when that differs.
+DOCKYARD_AGENT_LISTEN = env_str("DOCKYARD_AGENT_LISTEN", "")
+DOCKYARD_AGENT_ADVERTISE = env_str("DOCKYARD_AGENT_ADVERTISE", "")
 # The platform's own registry (host:port), where references without a domain go; registries
 # in DOCKYARD_INSECURE_REGISTRIES (comma-separated) are spoken to over plain HTTP.
 DOCKYARD_REGISTRY = env_str("DOCKYARD_REGISTRY", f"127.0.0.1:{env_int('DOCKYARD_PORT', 8000)}")

@@ -16,6 +16,9 @@ class Node(models.Model):
     memory = models.BigIntegerField(default=0)
     last_seen = models.DateTimeField(null=True, blank=True)
     registered = models.DateTimeField(auto_now_add=True)
+    # Where the node's agent serves streams: "" for the agent socket on this machine, else
+    # "tcp://host:port" (see engine.streams.endpoints).
+    stream_address = models.CharField(max_length=300, blank=True)
 
     def __str__(self) -> str:
         return self.name

@@ -244,8 +244,6 @@ class TerminalSocket(StreamSocket):
                 "stdin": bool(c.config.get("OpenStdin")),
                 "stdout": True,
                 "stderr": True,
-                "running": c.status == Container.Status.RUNNING,
-                "generation": c.start_count,
             }
             await self.open_stream(c, "attach", args)
         else:
@@ -285,7 +283,7 @@ class TerminalSocket(StreamSocket):
         if message.get("type") == "resize":
             rows, cols = int(message.get("rows", 0)), int(message.get("cols", 0))
             if rows > 0 and cols > 0:
-                await self.stream.send({"type": "stream.resize", "h": rows, "w": cols})
+                await self.stream.resize(rows, cols)
         elif message.get("type") == "input":
             await self.stream.write(str(message.get("data", "")).encode())
 

@@ -4,33 +4,34 @@ import asyncio
 import contextlib
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 from inotify_simple import INotify, flags
 
 from runtime import cgroups
 from runtime.containers import lifecycle
-from runtime.errors import InvalidInput, NotFound, RuntimeFailure
+from runtime.errors import RuntimeFailure
 
 from ..models import Container, Node
 from ..nodes import local_node
 from ..services.containers import record_exit
 from ..services.networks import sync_networks
-from ..streams import agent_channel
+from ..streams import endpoints
 from ..tasks.base import node_paths
 from ..tasks.networks import recover_node_network
-from .context import StreamContext
 from .exits import after_exit, record
-from .handlers import EXEC_STREAMS, HANDLERS, attach_drained
+from .server import StreamServer
 
 log = logging.getLogger(__name__)
 HEARTBEAT = 10.0
-ATTACH_DRAIN_TIMEOUT = 30.0
+# Streams each hold a thread while they read files or wait on a process (followed logs, stats,
+# archives); the loop's default pool of a few threads would leave new streams waiting.
+STREAM_THREADS = 256
 
 
 def ready_file() -> Path:
@@ -49,65 +50,33 @@ def _watch_exits() -> INotify:
 class Agent:
     def __init__(self) -> None:
         self.node: Node | None = None
-        self.layer = get_channel_layer()
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(STREAM_THREADS, "agent"))
         self.node = await sync_to_async(local_node)()
         await asyncio.to_thread(cgroups.prepare_host)
+        streams = StreamServer(self.node.name)
+        await streams.listen_unix(endpoints.agent_socket())
+        address = ""
+        if settings.DOCKYARD_AGENT_LISTEN:
+            listen = endpoints.split_tcp(settings.DOCKYARD_AGENT_LISTEN)
+            host, port = await streams.listen_tcp(*listen)
+            address = f"{endpoints.TCP_PREFIX}{settings.DOCKYARD_AGENT_ADVERTISE or host}:{port}"
+        await Node.objects.filter(id=self.node.id).aupdate(stream_address=address)
         # Watch first, then reconcile: an exit in between is seen by one or the other.
         inotify = _watch_exits()
         await sync_to_async(reconcile)(self.node)
         ready_file().write_text(str(os.getpid()))
-        await asyncio.gather(self.serve_streams(), self.watch_exits(inotify), self.heartbeat())
+        try:
+            await asyncio.gather(self.watch_exits(inotify), self.heartbeat())
+        finally:
+            await streams.close()
 
     async def heartbeat(self) -> None:
         while True:
             await Node.objects.filter(id=self.node.id).aupdate(last_seen=timezone.now())
             await asyncio.sleep(HEARTBEAT)
-
-    async def serve_streams(self) -> None:
-        channel = agent_channel(self.node.name)
-        while True:
-            message = await self.layer.receive(channel)
-            if message.get("type") == "stream.open":
-                asyncio.create_task(self.run_stream(message))
-            elif message.get("type") == "exec.resize":
-                ctx = EXEC_STREAMS.get(message["exec_id"])
-                if ctx is not None:
-                    ctx.input.put_nowait(
-                        {"type": "stream.resize", "h": message["h"], "w": message["w"]}
-                    )
-
-    async def run_stream(self, message: dict) -> None:
-        handler = HANDLERS.get(message["kind"])
-        ctx = StreamContext(layer=self.layer, reply=message["reply"], args=message["args"])
-        if handler is None:
-            await ctx.error(400, f"unknown stream kind {message['kind']!r}")
-            return
-        input_channel = await self.layer.new_channel()
-        reader = asyncio.create_task(self._read_input(input_channel, ctx))
-        await self.layer.send(ctx.reply, {"type": "stream.ready", "input": input_channel})
-        try:
-            await handler(ctx)
-        except NotFound as e:
-            await ctx.error(404, str(e))
-        except InvalidInput as e:
-            await ctx.error(400, str(e))
-        except RuntimeFailure as e:
-            await ctx.error(500, str(e))
-        except Exception as e:
-            log.exception("stream %s failed", message["kind"])
-            await ctx.error(500, f"{type(e).__name__}: {e}")
-        finally:
-            ctx.cancelled.set()
-            reader.cancel()
-
-    async def _read_input(self, channel: str, ctx: StreamContext) -> None:
-        while True:
-            message = await self.layer.receive(channel)
-            if message["type"] == "stream.cancel":
-                ctx.cancelled.set()
-            await ctx.input.put(message)
 
     async def watch_exits(self, inotify: INotify) -> None:
         loop = asyncio.get_running_loop()
@@ -127,8 +96,6 @@ class Agent:
         try:
             c = await sync_to_async(record, thread_sensitive=False)(cid)
             if c is not None:
-                # --rm must not remove the log before attached clients have read it all.
-                await attach_drained(cid, ATTACH_DRAIN_TIMEOUT)
                 await sync_to_async(after_exit, thread_sensitive=False)(c)
         except Exception:
             log.exception("handling the exit of %s", cid[:12])

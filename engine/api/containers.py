@@ -16,8 +16,8 @@ from ..nodes import local_node, run_on_node
 from ..services import containers as svc
 from ..services.access import visible_containers
 from ..services.images import normalize, sync_images
-from ..streams.client import Stream
-from ..streams.frames import frame
+from ..streams import wire
+from ..streams.client import Stream, hand_over
 from .base import engine_view, flag, int_param, parse_body, parse_filters
 from .render import container_inspect, container_summary
 from .schemas import CommitConfig, ContainerCreate
@@ -191,20 +191,18 @@ def commit(request, actor):
 
 
 @engine_view("POST")
-def attach(request, actor, ref):
-    c = svc.resolve_container(actor, ref)
-    tty = bool(c.config.get("Tty"))
+async def attach(request, actor, ref):
+    c = await sync_to_async(svc.resolve_container)(actor, ref)
     args = {
         "cid": c.id,
         "stdin": flag(request, "stdin") and bool(c.config.get("OpenStdin")),
         "stdout": flag(request, "stdout"),
         "stderr": flag(request, "stderr"),
-        "running": c.status == "running",
-        "generation": c.start_count,
     }
-    return hijack(
-        {"node": c.node.name, "kind": "attach", "tty": tty, "stdin": args["stdin"], "args": args}
-    )
+    node_name = await sync_to_async(lambda: c.node.name)()
+    stream = await Stream(node_name, "attach", args).open()
+    spec = {"tty": bool(c.config.get("Tty")), "stdin": args["stdin"]}
+    return hijack({**spec, "node": node_name, "kind": "attach", "stream": hand_over(stream)})
 
 
 def _wait_done(c: Container | None, condition: str, start_exit: tuple) -> bool:
@@ -290,9 +288,8 @@ async def container_logs(request, actor, ref):
 
     async def body():
         try:
-            async for message in stream.messages():
-                data = message["data"]
-                yield data if tty else frame(message.get("fd", 1), data)
+            async for fd, data in stream.frames():
+                yield data if tty else wire.frame(fd, data)
         finally:
             await stream.cancel()
 
@@ -354,6 +351,5 @@ async def _put_archive(request, c: Container, node_name: str, path: str) -> Http
     while chunk := await sync_to_async(request.read)(1 << 16):
         await stream.write(chunk)
     await stream.eof()
-    async for _ in stream.messages():
-        pass
+    await stream.drain()
     return HttpResponse(status=200)

@@ -1,7 +1,6 @@
 """/containers/{id}/exec and /exec/... of the Docker Engine API."""
 
-from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import get_channel_layer
+from asgiref.sync import sync_to_async
 from django.http import HttpResponse, JsonResponse
 
 from ..errors import Conflict, NotFound
@@ -9,8 +8,7 @@ from ..models import ExecInstance
 from ..services import containers as svc
 from ..services.access import visible_containers
 from ..services.execs import do_create_exec, exec_stream_args
-from ..streams import agent_channel
-from ..streams.client import Stream
+from ..streams.client import Stream, hand_over
 from .base import engine_view, int_param, parse_body
 from .containers import hijack
 from .schemas import ExecCreate, ExecStart
@@ -42,29 +40,23 @@ async def start(request, actor, exec_id):
     args = exec_stream_args(instance, detach=body.Detach)
     if instance.running or instance.exit_code is not None:
         raise Conflict(f"exec {exec_id} has already been started")
+    stream = await Stream(c.node.name, "exec", args).open()
     if body.Detach:
-        stream = await Stream(c.node.name, "exec", args).open()
-        async for _ in stream.messages():
-            pass
+        await stream.drain()
         return HttpResponse(status=200)
-    tty = bool(instance.config["spec"]["tty"])
-    return hijack(
-        {"node": c.node.name, "kind": "exec", "tty": tty, "stdin": args["stdin"], "args": args}
-    )
+    spec = {"tty": bool(instance.config["spec"]["tty"]), "stdin": args["stdin"]}
+    return hijack({**spec, "node": c.node.name, "kind": "exec", "stream": hand_over(stream)})
 
 
 @engine_view("POST")
-def resize(request, actor, exec_id):
-    instance = _exec(actor, exec_id)
+async def resize(request, actor, exec_id):
+    instance = await sync_to_async(_exec)(actor, exec_id)
     if not instance.running:
         raise Conflict(f"exec {exec_id} is not running")
-    message = {
-        "type": "exec.resize",
-        "exec_id": instance.id,
-        "h": int_param(request, "h", 0),
-        "w": int_param(request, "w", 0),
-    }
-    async_to_sync(get_channel_layer().send)(agent_channel(instance.container.node.name), message)
+    size = {"h": int_param(request, "h", 0), "w": int_param(request, "w", 0)}
+    size["exec_id"] = instance.id
+    stream = await Stream(instance.container.node.name, "exec_resize", size).open()
+    await stream.drain()
     return HttpResponse(status=200)
 
 

@@ -1,11 +1,7 @@
-"""The stream relay: attach, exec, logs, stats and archives between the API and a node's agent.
+"""Streams between the API side and a node's agent: attach, exec, logs, stats, archives, builds.
 
-Messages travel over the channel layer. The API side opens a stream on the node's agent channel
-(`agent.<node>`); the agent answers on the reply channel with `stream.ready` (naming its input
-channel), then `stream.data` frames, then `stream.end` or `stream.error`. The API side sends
-`stream.input`, `stream.eof`, `stream.resize` and `stream.cancel` to the input channel.
+Each stream is a connection of its own to the agent (a unix socket on the agent's machine,
+TCP with a node-bound token from elsewhere) carrying the frames of `wire`. Bulk bytes never
+cross Redis: relaying them a message per chunk through the channel layer lost output and
+took minutes for a megabyte.
 """
-
-
-def agent_channel(node_name: str) -> str:
-    return f"agent.{node_name}"

@@ -1,19 +1,17 @@
-"""The API side of the relay: open a stream on a node's agent and talk to it."""
+"""The API side of a stream: open it on a node's agent, read its frames, send it input."""
 
 import asyncio
 import contextlib
-import uuid
+import secrets
 from collections.abc import AsyncIterator
 
-from channels.exceptions import ChannelFull
-from channels.layers import get_channel_layer
-
 from ..errors import ApiError
-from . import agent_channel
-from .frames import frame
+from . import endpoints, wire
 
 READY_TIMEOUT = 10.0
-CHUNK = 64 * 1024
+# Input read from a client per frame; also the stream reader's buffer limit below.
+CHUNK = 256 * 1024
+READ_LIMIT = 2 * wire.MAX_PAYLOAD
 
 
 class StreamError(ApiError):
@@ -22,104 +20,155 @@ class StreamError(ApiError):
         self.status = status
 
 
-async def send_retrying(layer, channel: str, message: dict) -> None:
-    """Wait for room instead of dropping data when the reader is slow."""
-    while True:
-        try:
-            await layer.send(channel, message)
-            return
-        except ChannelFull:
-            await asyncio.sleep(0.01)
-
-
 class Stream:
+    """One stream on a node's agent, over its own connection."""
+
     def __init__(self, node: str, kind: str, args: dict):
         self.node, self.kind, self.args = node, kind, args
-        self.layer = get_channel_layer()
-        self.reply = ""
-        self.input = ""
         self.result: dict = {}
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
         self._closed = False
 
     async def open(self) -> "Stream":
-        self.reply = await self.layer.new_channel()
-        await self.layer.send(
-            agent_channel(self.node),
-            {
-                "type": "stream.open",
-                "stream": uuid.uuid4().hex,
-                "reply": self.reply,
-                "kind": self.kind,
-                "args": self.args,
-            },
-        )
         try:
-            message = await asyncio.wait_for(self.layer.receive(self.reply), READY_TIMEOUT)
-        except TimeoutError:
+            self._reader, self._writer = await asyncio.wait_for(
+                endpoints.connect(self.node, READ_LIMIT), READY_TIMEOUT
+            )
+            opening = {"kind": self.kind, "args": self.args}
+            opening["token"] = endpoints.node_token(self.node)
+            await wire.send(self._writer, wire.control(wire.OPEN, opening))
+            reply = await asyncio.wait_for(wire.read_frame(self._reader), READY_TIMEOUT)
+        except (OSError, TimeoutError, wire.ProtocolError):
+            await self._close()
             raise StreamError(503, f"the agent of node {self.node} is not answering") from None
-        if message["type"] == "stream.error":
-            raise StreamError(message.get("status", 500), message["message"])
-        self.input = message.get("input", "")
+        if reply is None:
+            await self._close()
+            raise StreamError(503, f"the agent of node {self.node} closed the stream")
+        kind, payload = reply
+        if kind == wire.ERROR:
+            await self._close()
+            error = wire.decode(payload)
+            raise StreamError(error.get("status", 500), error.get("message", "stream failed"))
         return self
 
-    async def messages(self) -> AsyncIterator[dict]:
-        """`stream.data` messages until the agent ends the stream."""
+    async def frames(self) -> AsyncIterator[tuple[int, bytes]]:
+        """(kind, payload) of every data frame until the agent ends the stream."""
         while not self._closed:
-            message = await self.layer.receive(self.reply)
-            kind = message["type"]
-            if kind == "stream.data":
-                yield message
-            elif kind == "stream.end":
-                self.result = message.get("result") or {}
+            try:
+                got = await wire.read_frame(self._reader)
+            except (OSError, wire.ProtocolError):
+                got = None
+            if got is None:
                 self._closed = True
-            elif kind == "stream.error":
-                self._closed = True
-                raise StreamError(message.get("status", 500), message["message"])
+                raise StreamError(503, f"the agent of node {self.node} went away mid-stream")
+            kind, payload = got
+            if kind in (wire.STDOUT, wire.STDERR):
+                yield kind, payload
+            elif kind == wire.END:
+                self.result = wire.decode(payload).get("result") or {}
+                await self._close()
+            elif kind == wire.ERROR:
+                await self._close()
+                error = wire.decode(payload)
+                raise StreamError(error.get("status", 500), error.get("message", "stream failed"))
+
+    async def messages(self) -> AsyncIterator[dict]:
+        """The data frames as `{"fd", "data"}`, for callers that want them one by one."""
+        async for fd, data in self.frames():
+            yield {"fd": fd, "data": data}
 
     async def data(self) -> AsyncIterator[bytes]:
         """The stream's bytes, for a response body; a client that goes away cancels it."""
         try:
-            async for message in self.messages():
-                yield message["data"]
+            async for _, data in self.frames():
+                yield data
         finally:
             await self.cancel()
 
-    async def send(self, message: dict) -> None:
-        if self.input:
-            await send_retrying(self.layer, self.input, message)
+    async def drain(self) -> None:
+        """Read the stream to its end, for streams whose answer is their result."""
+        async for _ in self.frames():
+            pass
 
     async def write(self, data: bytes) -> None:
         for start in range(0, len(data), CHUNK):
-            await self.send({"type": "stream.input", "data": data[start : start + CHUNK]})
+            await self._send(wire.frame(wire.STDIN, data[start : start + CHUNK]))
 
     async def eof(self) -> None:
-        await self.send({"type": "stream.eof"})
+        await self._send(wire.frame(wire.EOF, b""))
+
+    async def resize(self, height: int, width: int) -> None:
+        await self._send(wire.control(wire.RESIZE, {"h": height, "w": width}))
+
+    async def _send(self, data: bytes) -> None:
+        if self._closed or self._writer is None:
+            return
+        with contextlib.suppress(OSError):
+            await wire.send(self._writer, data)
 
     async def cancel(self) -> None:
-        if not self._closed:
-            self._closed = True
-            await self.send({"type": "stream.cancel"})
+        """End the stream from this side: the agent stops what it was doing for it."""
+        await self._close()
+
+    async def _close(self) -> None:
+        self._closed = True
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+
+# Streams a view opened, waiting for the connection it answered to be handed over. A view
+# opens its stream itself, so that a failure is its HTTP answer and an attach is in place
+# before the client hears back and starts the container.
+_HANDED_OVER: dict[str, Stream] = {}
+HAND_OVER_TIMEOUT = 30.0
+
+
+def hand_over(stream: Stream) -> str:
+    """A key under which `run_hijacked` finds the open stream; dropped if nobody comes."""
+    key = secrets.token_hex(16)
+    _HANDED_OVER[key] = stream
+
+    def expire() -> None:
+        if (left := _HANDED_OVER.pop(key, None)) is not None:
+            asyncio.ensure_future(left.cancel())
+
+    asyncio.get_running_loop().call_later(HAND_OVER_TIMEOUT, expire)
+    return key
+
+
+async def _hijacked_stream(spec: dict) -> Stream:
+    stream = _HANDED_OVER.pop(spec.get("stream", ""), None)
+    if stream is None:
+        stream = await Stream(spec["node"], spec["kind"], spec["args"]).open()
+    return stream
 
 
 async def run_hijacked(
     spec: dict, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
-    """Relay a hijacked connection (attach, exec start) to the agent until the stream ends."""
-    stream = Stream(spec["node"], spec["kind"], spec["args"])
-    try:
-        await stream.open()
-    except StreamError as e:
-        writer.write(frame(2, f"Error: {e.message}\n".encode()) if not spec.get("tty") else b"")
-        await writer.drain()
-        return
-    pump = asyncio.create_task(_pump_input(stream, reader)) if spec.get("stdin") else None
+    """Relay a hijacked connection (attach, exec start) to the agent until the stream ends.
+
+    Without a tty the agent's frames are Docker's multiplexed stream as they are; with one,
+    the raw bytes.
+    """
     tty = spec.get("tty", False)
     try:
-        async for message in stream.messages():
-            data = message["data"]
-            writer.write(data if tty else frame(message.get("fd", 1), data))
+        stream = await _hijacked_stream(spec)
+    except StreamError as e:
+        await _tell(writer, tty, e.message)
+        return
+    pump = asyncio.create_task(_pump_input(stream, reader)) if spec.get("stdin") else None
+    try:
+        async for kind, data in stream.frames():
+            writer.write(data if tty else wire.frame(kind, data))
             await writer.drain()
-    except (ConnectionError, StreamError):
+    except StreamError as e:
+        await _tell(writer, tty, e.message)
+    except ConnectionError:
         pass
     finally:
         await stream.cancel()
@@ -127,6 +176,14 @@ async def run_hijacked(
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await pump
+
+
+async def _tell(writer: asyncio.StreamWriter, tty: bool, message: str) -> None:
+    """An error the client shows: on stderr without a tty, in the terminal with one."""
+    text = f"Error: {message}\n".encode()
+    with contextlib.suppress(ConnectionError):
+        writer.write(text if tty else wire.frame(wire.STDERR, text))
+        await writer.drain()
 
 
 async def _pump_input(stream: Stream, reader: asyncio.StreamReader) -> None:

@@ -4,10 +4,12 @@ With a tty, crun hands the pty master over a console socket (SCM_RIGHTS); otherw
 the process talks through three pipes.
 """
 
+import contextlib
 import fcntl
 import json
 import os
 import select
+import signal
 import socket
 import struct
 import subprocess
@@ -68,6 +70,21 @@ class ExecProcess:
     def close_stdin(self) -> None:
         if self._proc.stdin is not None and not self._proc.stdin.closed:
             self._proc.stdin.close()
+
+    def hang_up(self, grace: float) -> None:
+        """End an exec nobody is attached to any more: a hangup, then SIGKILL after `grace`."""
+        pid = self.pid
+        self.close()
+        for signum in (signal.SIGHUP, signal.SIGKILL):
+            if pid > 0:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signum)
+            try:
+                self._proc.wait(grace)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+        self._proc.kill()
 
     def wait(self, timeout: float | None = None) -> int:
         code = self._proc.wait(timeout)

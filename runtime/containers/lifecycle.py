@@ -21,7 +21,7 @@ from signal import SIGKILL
 from inotify_simple import flags
 
 from runtime import cgroups
-from runtime.containers import crun, mounts
+from runtime.containers import claims, crun, mounts
 from runtime.containers.spec import ContainerSpec, build_oci_config, signal_number
 from runtime.containers.state import (
     ContainerState,
@@ -38,6 +38,8 @@ from runtime.paths import RuntimePaths
 CONMON = shutil.which("conmon") or "/usr/bin/conmon"
 KILL_WAIT = 30.0
 POLL_S = 0.5
+# How long a start waits for clients that attached before it to connect (see claims).
+ATTACH_WAIT = 5.0
 
 
 def exits_dir(paths: RuntimePaths) -> Path:
@@ -181,8 +183,6 @@ def _spawn_conmon(paths: RuntimePaths, cid: str, spec: ContainerSpec) -> int:
         str(b),
         "-l",
         f"k8s-file:{log_path(paths, cid)}",
-        "--log-size-max",
-        str(spec.log_max_size),
         "--exit-dir",
         str(exits_dir(paths)),
         # conmon would otherwise fsync the log at every exit; Docker does not either.
@@ -268,6 +268,7 @@ def start(paths: RuntimePaths, cid: str) -> ContainerState:
         _clear_run_files(paths, cid)
         try:
             pid = _spawn_conmon(paths, cid, spec)
+            claims.wait_withdrawn(paths, cid, ATTACH_WAIT)
             started_ns = time.time_ns()
             crun.start(paths, cid, pid)
         except RuntimeFailure as err:

@@ -3,115 +3,113 @@
 import asyncio
 import contextlib
 import json
+import socket
 
-from runtime.containers import attach, logs, stats
+from runtime.containers import attach, claims, logs, stats
 from runtime.errors import NotFound
 
-from ...events import Subscription, container_group
-from ...models import Container
+from ...streams import wire
 from ...tasks.base import node_paths
 from ...tasks.networks import network_manager
 from ..context import StreamContext
 from ..statsjson import stats_json
 
-STREAMS = {"stdout": 1, "stderr": 2}
-
-
-# Attach streams still reading each container's output.
-ATTACHED: dict[str, set[asyncio.Event]] = {}
-
-
-async def attach_drained(cid: str, timeout: float) -> None:
-    """Return once every attach of `cid` has read the container's output to the end."""
-    pending = [done.wait() for done in ATTACHED.get(cid, ())]
-    if pending:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*pending), timeout)
-
-
-async def _start_offset(cid: str, generation: int) -> int | None:
-    """The log offset of the first start after `generation`, once it has happened."""
-    async with Subscription([container_group(cid)]) as sub:
-        while True:
-            c = await Container.objects.filter(id=cid).afirst()
-            if c is None:
-                return None
-            if c.start_count > generation:
-                return c.log_start_offset
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(sub.next(), 1.0)
+STREAMS = {"stdout": wire.STDOUT, "stderr": wire.STDERR}
+# Output packets taken from conmon before they are sent on as one frame.
+COALESCE = 256 * 1024
 
 
 async def handle_attach(ctx: StreamContext) -> None:
     a = ctx.args
     paths = node_paths()
     cid = a["cid"]
-    feeder = asyncio.create_task(_feed_stdin(ctx, cid)) if a.get("stdin") else None
-    wanted = {fd for name, fd in STREAMS.items() if a.get(name)}
-    done = asyncio.Event()
-    ATTACHED.setdefault(cid, set()).add(done)
+    claim = await asyncio.to_thread(claims.register, paths, cid)
     try:
-        if a.get("running"):
-            offset = await asyncio.to_thread(logs.log_offset, paths, cid)
-        else:
-            offset = await _start_offset(cid, a.get("generation", 0))
-        if offset is not None and wanted:
-            produce = lambda: logs.follow_output(paths, cid, offset, ctx.cancelled)  # noqa: E731
-            async for entry in await ctx.each(produce):
-                fd = STREAMS.get(entry.stream, 1)
-                if fd in wanted:
-                    await ctx.data(entry.data, fd)
-        elif feeder:
-            await feeder
+        # Ready only once the claim stands: the client starts the container when it hears back.
+        await ctx.ready()
+        sock = await asyncio.to_thread(attach.connect, paths, cid, claim, ctx.cancelled)
     finally:
-        done.set()
-        ATTACHED[cid].discard(done)
-        if not ATTACHED[cid]:
-            del ATTACHED[cid]
-        if feeder and not feeder.done():
+        claim.withdraw()
+    if sock is None:
+        return
+    sock.setblocking(False)
+    feeder = asyncio.create_task(_feed_stdin(ctx, sock, cid)) if a.get("stdin") else None
+    wanted = {fd for name, fd in STREAMS.items() if a.get(name)}
+    try:
+        async for fd, data in _output(sock):
+            if fd in wanted:
+                await ctx.data(data, fd)
+    finally:
+        if feeder is not None:
             feeder.cancel()
+        sock.close()
     await ctx.end()
 
 
-async def _feed_stdin(ctx: StreamContext, cid: str) -> None:
-    paths = node_paths()
-    sock = await asyncio.to_thread(attach.open_stdin, paths, cid, 60.0)
-    try:
-        while True:
-            message = await ctx.input.get()
-            if message["type"] == "stream.input":
-                await asyncio.to_thread(attach.write_stdin, sock, message["data"])
-            elif message["type"] == "stream.resize":
-                await asyncio.to_thread(attach.resize, paths, cid, message["h"], message["w"])
-            else:
-                attach.close_stdin(sock)
+async def _output(sock: socket.socket):
+    """(fd, data) from conmon's packets until it closes the socket, coalesced per stream."""
+    loop = asyncio.get_running_loop()
+    buf = bytearray(attach.OUTPUT_PACKET)
+    view = memoryview(buf)
+    while True:
+        size = await loop.sock_recv_into(sock, buf)
+        if size == 0:
+            return
+        fd, parts, total = attach.STREAMS.get(buf[0], wire.STDOUT), [bytes(view[1:size])], size
+        # Take what else is waiting without a loop pass per 8 KiB packet.
+        while total < COALESCE:
+            try:
+                size = sock.recv_into(buf)
+            except BlockingIOError:
+                break
+            if size == 0:
+                yield fd, b"".join(parts)
                 return
-    finally:
-        with contextlib.suppress(OSError):
-            sock.close()
+            next_fd = attach.STREAMS.get(buf[0], wire.STDOUT)
+            if next_fd != fd:
+                yield fd, b"".join(parts)
+                fd, parts, total = next_fd, [], 0
+            parts.append(bytes(view[1:size]))
+            total += size
+        yield fd, b"".join(parts)
+
+
+async def _feed_stdin(ctx: StreamContext, sock: socket.socket, cid: str) -> None:
+    loop = asyncio.get_running_loop()
+    paths = node_paths()
+    while True:
+        message = await ctx.input.get()
+        if message["type"] == "stream.input":
+            data = memoryview(message["data"])
+            for start in range(0, len(data), attach.INPUT_PACKET):
+                await loop.sock_sendall(sock, data[start : start + attach.INPUT_PACKET])
+        elif message["type"] == "stream.resize":
+            await asyncio.to_thread(attach.resize, paths, cid, message["h"], message["w"])
+        else:
+            attach.close_stdin(sock)
+            return
 
 
 async def handle_logs(ctx: StreamContext) -> None:
     a = ctx.args
     paths = node_paths()
-    wanted = {fd for name, fd in STREAMS.items() if a.get(name)}
 
     def produce():
-        return logs.read_logs(
+        return logs.read_log_chunks(
             paths,
             a["cid"],
+            stdout=bool(a.get("stdout")),
+            stderr=bool(a.get("stderr")),
             since=a.get("since"),
             until=a.get("until"),
             tail=a.get("tail"),
             follow=a.get("follow", False),
+            timestamps=bool(a.get("timestamps")),
             stop=ctx.cancelled,
         )
 
-    async for entry in await ctx.each(produce):
-        fd = STREAMS.get(entry.stream, 1)
-        if fd in wanted:
-            prefix = f"{entry.time} ".encode() if a.get("timestamps") else b""
-            await ctx.data(prefix + entry.data, fd)
+    async for fd, data in await ctx.each(produce):
+        await ctx.data(data, fd)
     await ctx.end()
 
 
@@ -134,3 +132,6 @@ async def handle_stats(ctx: StreamContext) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ctx.input.get(), 1.0)
     await ctx.end()
+
+
+handle_attach.ready_late = True

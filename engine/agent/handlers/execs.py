@@ -3,18 +3,20 @@
 import asyncio
 import contextlib
 import os
-import select
-from collections.abc import Iterator
 
 from runtime.containers import exec as cexec
+from runtime.errors import Conflict
 
 from ...models import ExecInstance
-from ...streams.client import CHUNK
+from ...streams import wire
 from ...tasks.base import node_paths
 from ..context import StreamContext
 
-# Running exec streams by exec id, so a resize sent to the agent finds its terminal.
-EXEC_STREAMS: dict[str, StreamContext] = {}
+# Running execs by id, so a resize sent to the agent finds its terminal.
+RUNNING: dict[str, cexec.ExecProcess] = {}
+READ_SIZE = 256 * 1024
+# After its client hangs up, an exec's process gets a hangup and this long to go on its own.
+HANGUP_GRACE = 0.5
 
 
 async def handle_exec(ctx: StreamContext) -> None:
@@ -24,56 +26,97 @@ async def handle_exec(ctx: StreamContext) -> None:
     proc = await asyncio.to_thread(cexec.start_exec, paths, a["cid"], spec)
     await ExecInstance.objects.filter(id=a["exec_id"]).aupdate(running=True, pid=proc.pid)
     if a.get("detach"):
+        await ctx.ready()
         asyncio.get_running_loop().run_in_executor(None, _finish_exec, a["exec_id"], proc)
         await ctx.end()
         return
-    EXEC_STREAMS[a["exec_id"]] = ctx
+    for fd in {proc.stdin, proc.stdout, proc.stderr} - {None}:
+        os.set_blocking(fd, False)
+    RUNNING[a["exec_id"]] = proc
+    await ctx.ready()
     feeder = asyncio.create_task(_feed_exec(ctx, proc, a.get("stdin")))
     try:
-        async for fd, data in await ctx.each(lambda: exec_output(proc)):
-            await ctx.data(data, fd)
+        outputs = [_pump(ctx, proc.stdout, wire.STDOUT)]
+        if proc.stderr is not None:
+            outputs.append(_pump(ctx, proc.stderr, wire.STDERR))
+        await asyncio.gather(*outputs)
         code = await asyncio.to_thread(_finish_exec, a["exec_id"], proc)
+    except asyncio.CancelledError:
+        # The client is gone (a closed browser tab, a dropped connection): end the process
+        # rather than leave a shell running in the container with nobody at it.
+        await asyncio.shield(asyncio.to_thread(_hang_up, a["exec_id"], proc))
+        raise
     finally:
-        EXEC_STREAMS.pop(a["exec_id"], None)
+        RUNNING.pop(a["exec_id"], None)
         feeder.cancel()
     await ctx.end({"exit_code": code})
 
 
-def exec_output(proc) -> Iterator[tuple[int, bytes]]:
-    """(fd, data) from an exec's stdout and stderr (one pty with a tty) until both close."""
-    open_fds = {proc.stdout: 1}
-    if proc.stderr is not None:
-        open_fds[proc.stderr] = 2
-    while open_fds:
-        ready, _, _ = select.select(list(open_fds), [], [])
-        for source in ready:
-            try:
-                data = os.read(source, CHUNK)
-            except OSError:  # EIO: the pty's other side is gone
-                data = b""
-            if data:
-                yield open_fds[source], data
-            else:
-                del open_fds[source]
+handle_exec.ready_late = True
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    with contextlib.suppress(BrokenPipeError, OSError):
-        while data:
-            data = data[os.write(fd, data) :]
+async def handle_exec_resize(ctx: StreamContext) -> None:
+    proc = RUNNING.get(ctx.args["exec_id"])
+    if proc is None:
+        raise Conflict(f"exec {ctx.args['exec_id']} is not running")
+    proc.resize(ctx.args["h"], ctx.args["w"])
+    await ctx.end()
 
 
-def _finish_exec(exec_id: str, proc) -> int:
+async def _pump(ctx: StreamContext, fd: int, stream: int) -> None:
+    while data := await _read(fd):
+        await ctx.data(data, stream)
+
+
+async def _read(fd: int) -> bytes:
+    """The next bytes from a non-blocking fd; b"" at its end (EIO: a pty whose side closed)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            return os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            await _ready(loop.add_reader, loop.remove_reader, fd)
+        except OSError:
+            return b""
+
+
+async def _write(fd: int, data: bytes) -> None:
+    loop = asyncio.get_running_loop()
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            await _ready(loop.add_writer, loop.remove_writer, fd)
+
+
+async def _ready(add, remove, fd: int) -> None:
+    waiter = asyncio.get_running_loop().create_future()
+    add(fd, lambda: waiter.done() or waiter.set_result(None))
+    try:
+        await waiter
+    finally:
+        remove(fd)
+
+
+def _finish_exec(exec_id: str, proc: cexec.ExecProcess) -> int:
     code = proc.wait()
+    proc.close()
     ExecInstance.objects.filter(id=exec_id).update(running=False, exit_code=code)
     return code
 
 
-async def _feed_exec(ctx: StreamContext, proc, stdin: bool) -> None:
+def _hang_up(exec_id: str, proc: cexec.ExecProcess) -> None:
+    proc.hang_up(HANGUP_GRACE)
+    _finish_exec(exec_id, proc)
+
+
+async def _feed_exec(ctx: StreamContext, proc: cexec.ExecProcess, stdin: bool) -> None:
     while True:
         message = await ctx.input.get()
         if message["type"] == "stream.input" and stdin:
-            await asyncio.to_thread(_write_all, proc.stdin, message["data"])
+            with contextlib.suppress(OSError):
+                await _write(proc.stdin, message["data"])
         elif message["type"] == "stream.resize":
             proc.resize(message["h"], message["w"])
         elif message["type"] in ("stream.eof", "stream.cancel"):

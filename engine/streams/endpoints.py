@@ -1,0 +1,46 @@
+"""Where a node's agent serves streams, and the credential that opens one over TCP.
+
+On its own machine an agent listens on a unix socket in the run directory, which only root
+reaches. An agent that other machines reach listens on TCP too and records the address in
+its Node row; a stream opened there carries a token bound to that node, so a credential
+taken from one node opens streams on no other.
+"""
+
+import asyncio
+import hashlib
+import hmac
+from pathlib import Path
+
+from django.conf import settings
+
+from ..models import Node
+
+TCP_PREFIX = "tcp://"
+
+
+def agent_socket() -> Path:
+    return settings.DOCKYARD_RUN_DIR / "agent.sock"
+
+
+def node_token(node_name: str) -> str:
+    key = settings.SECRET_KEY.encode()
+    return hmac.new(key, f"agent-stream:{node_name}".encode(), hashlib.sha256).hexdigest()
+
+
+def token_valid(node_name: str, token: object) -> bool:
+    return isinstance(token, str) and hmac.compare_digest(token, node_token(node_name))
+
+
+def split_tcp(address: str) -> tuple[str, int]:
+    host, _, port = address.removeprefix(TCP_PREFIX).rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+async def connect(node_name: str, limit: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to the agent of `node_name`; `limit` is the reader's buffer size."""
+    address = await (
+        Node.objects.filter(name=node_name).values_list("stream_address", flat=True).afirst()
+    )
+    if address and address.startswith(TCP_PREFIX):
+        return await asyncio.open_connection(*split_tcp(address), limit=limit)
+    return await asyncio.open_unix_connection(str(agent_socket()), limit=limit)
