@@ -1,5 +1,4 @@
-import asyncio
-
+import uvloop
 from django.core.management.base import BaseCommand
 
 from engine.agent.service import Agent, ready_file
@@ -11,7 +10,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         ready_file().unlink(missing_ok=True)
         try:
-            asyncio.run(Agent().run())
+            uvloop.run(Agent().run())
         except KeyboardInterrupt:
             pass
         finally:

@@ -3,6 +3,7 @@ import signal
 import socket
 from pathlib import Path
 
+import uvloop
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -61,7 +62,7 @@ class Command(BaseCommand):
         path: Path = options["socket"]
         path.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_socket(path)
-        asyncio.run(self._serve(path, options["tcp"]))
+        uvloop.run(self._serve(path, options["tcp"]))
 
     async def _serve(self, path: Path, tcp: tuple[str, int] | None) -> None:
         from dockyard.asgi import application

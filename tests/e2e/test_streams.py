@@ -1,0 +1,147 @@
+"""Nothing a container writes is lost: sha256 of what it wrote against what the client got."""
+
+import hashlib
+import os
+import subprocess
+import threading
+import time
+import uuid
+
+import docker
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.privileged]
+
+MIB = 1024 * 1024
+SIZE = 100 * MIB
+PATTERN = b"0123456789abcdef\n"
+# Writes SIZE bytes of PATTERN lines; the same generator without newlines for a tty, whose
+# line discipline would turn each "\n" into "\r\n".
+LINES = f"yes 0123456789abcdef | head -c {SIZE}"
+NO_NEWLINES = f"yes 0123456789abcdef | tr -d '\\n' | head -c {SIZE}"
+
+
+def expected(pattern: bytes, size: int = SIZE) -> str:
+    whole = pattern * (size // len(pattern) + 1)
+    return hashlib.sha256(whole[:size]).hexdigest()
+
+
+def name() -> str:
+    return f"s{uuid.uuid4().hex[:8]}"
+
+
+def docker_hashed(platform, *args: str, stdin: bytes | None = None, timeout: float = 120):
+    """Run the docker CLI; (exit code, byte count and sha256 of its stdout, stderr)."""
+    env = {**os.environ, "DOCKER_HOST": platform.docker_host}
+    env["DOCKER_CONFIG"] = str(platform.root / "docker-config")
+    proc = subprocess.Popen(
+        ["docker", *args],
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    if stdin is not None:
+
+        def feed() -> None:
+            proc.stdin.write(stdin)
+            proc.stdin.close()
+
+        threading.Thread(target=feed, daemon=True).start()
+    digest, count = hashlib.sha256(), 0
+    deadline = time.monotonic() + timeout
+    while chunk := proc.stdout.read(1 << 20):
+        digest.update(chunk)
+        count += len(chunk)
+        assert time.monotonic() < deadline, f"docker {args[0]} took longer than {timeout} s"
+    code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    return code, count, digest.hexdigest(), proc.stderr.read().decode(errors="replace")
+
+
+def test_attached_run_delivers_100_mib_exactly(platform):
+    code, count, digest, err = docker_hashed(platform, "run", "--rm", "busybox", "sh", "-c", LINES)
+    assert (code, count, err) == (0, SIZE, "")
+    assert digest == expected(PATTERN)
+
+
+def test_attached_run_with_a_tty_delivers_100_mib_exactly(platform):
+    code, count, digest, _ = docker_hashed(
+        platform, "run", "-t", "--rm", "busybox", "sh", "-c", NO_NEWLINES
+    )
+    assert (code, count) == (0, SIZE)
+    assert digest == expected(PATTERN.rstrip())
+
+
+def test_stdin_piped_through_cat_comes_back_exactly(platform):
+    data = os.urandom(SIZE)
+    code, count, digest, err = docker_hashed(
+        platform, "run", "-i", "--rm", "busybox", "cat", stdin=data
+    )
+    assert (code, count, err) == (0, SIZE, "")
+    assert digest == hashlib.sha256(data).hexdigest()
+
+
+def test_exec_output_and_stdin_are_exact(platform):
+    n = name()
+    assert platform.docker("run", "-d", "--name", n, "busybox", "sleep", "600").returncode == 0
+    try:
+        code, count, digest, _ = docker_hashed(platform, "exec", n, "sh", "-c", LINES)
+        assert (code, count, digest) == (0, SIZE, expected(PATTERN))
+        code, count, digest, _ = docker_hashed(platform, "exec", "-t", n, "sh", "-c", NO_NEWLINES)
+        assert (code, count, digest) == (0, SIZE, expected(PATTERN.rstrip()))
+        data = os.urandom(20 * MIB)
+        code, count, digest, _ = docker_hashed(platform, "exec", "-i", n, "cat", stdin=data)
+        assert (code, count, digest) == (0, len(data), hashlib.sha256(data).hexdigest())
+        assert docker_hashed(platform, "exec", n, "sh", "-c", "exit 7")[0] == 7
+    finally:
+        platform.docker("rm", "-f", n)
+
+
+def test_logs_after_exit_hold_every_byte(platform):
+    n = name()
+    assert platform.docker("run", "--name", n, "busybox", "sh", "-c", LINES).returncode == 0
+    try:
+        code, count, digest, _ = docker_hashed(platform, "logs", n)
+        assert (code, count, digest) == (0, SIZE, expected(PATTERN))
+        tail = platform.docker("logs", "--tail", "2", n)
+        assert tail.stdout == "0123456789abcdef\n0123456789abcdef\n"
+    finally:
+        platform.docker("rm", "-f", n)
+
+
+def test_logs_follow_shows_every_line_once_up_to_the_last(platform):
+    n = name()
+    script = "sleep 1; seq 1 400000; echo the-end"
+    assert platform.docker("run", "-d", "--name", n, "busybox", "sh", "-c", script).returncode == 0
+    try:
+        code, count, digest, _ = docker_hashed(platform, "logs", "-f", n)
+        want = b"".join(b"%d\n" % i for i in range(1, 400001)) + b"the-end\n"
+        assert (code, count) == (0, len(want))
+        assert digest == hashlib.sha256(want).hexdigest()
+    finally:
+        platform.docker("rm", "-f", n)
+
+
+def test_docker_py_attach_and_exec_are_byte_exact(platform):
+    client = docker.DockerClient(base_url=platform.docker_host, version="1.43")
+    size = 20 * MIB
+    script = f"yes 0123456789abcdef | head -c {size}; echo done >&2"
+    c = client.containers.create("busybox", ["sh", "-c", f"sleep 1; {script}; sleep 600"])
+    try:
+        stream = c.attach(stream=True, stdout=True, stderr=False, logs=False)
+        c.start()
+        digest, count = hashlib.sha256(), 0
+        for chunk in stream:
+            digest.update(chunk)
+            count += len(chunk)
+            if count >= size:
+                break
+        assert (count, digest.hexdigest()) == (size, expected(PATTERN, size))
+        result = c.exec_run(["sh", "-c", script], demux=True)
+        out, err = result.output
+        assert result.exit_code == 0
+        assert hashlib.sha256(out).hexdigest() == expected(PATTERN, size)
+        assert err == b"done\n"
+    finally:
+        c.remove(force=True)
+        client.close()
