@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import secrets
+import select
 from collections.abc import AsyncIterator
 
 from ..errors import ApiError
@@ -12,6 +13,8 @@ READY_TIMEOUT = 10.0
 # Input read from a client per frame; also the stream reader's buffer limit below.
 CHUNK = 256 * 1024
 READ_LIMIT = 2 * wire.MAX_PAYLOAD
+# How often a hijacked connection whose client sent all its input is checked for a hang-up.
+HANG_UP_POLL = 0.5
 
 
 class StreamError(ApiError):
@@ -60,6 +63,8 @@ class Stream:
             except (OSError, wire.ProtocolError):
                 got = None
             if got is None:
+                if self._closed:  # cancelled from this side
+                    return
                 self._closed = True
                 raise StreamError(503, f"the agent of node {self.node} went away mid-stream")
             kind, payload = got
@@ -161,7 +166,7 @@ async def run_hijacked(
     except StreamError as e:
         await _tell(writer, tty, e.message)
         return
-    pump = asyncio.create_task(_pump_input(stream, reader)) if spec.get("stdin") else None
+    pump = asyncio.create_task(_relay_input(stream, reader, writer, spec.get("stdin", False)))
     try:
         async for kind, data in stream.frames():
             writer.write(data if tty else wire.frame(kind, data))
@@ -172,10 +177,9 @@ async def run_hijacked(
         pass
     finally:
         await stream.cancel()
-        if pump:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await pump
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await pump
 
 
 async def _tell(writer: asyncio.StreamWriter, tty: bool, message: str) -> None:
@@ -186,10 +190,26 @@ async def _tell(writer: asyncio.StreamWriter, tty: bool, message: str) -> None:
         await writer.drain()
 
 
-async def _pump_input(stream: Stream, reader: asyncio.StreamReader) -> None:
-    while True:
-        data = await reader.read(CHUNK)
-        if not data:
-            await stream.eof()
-            return
-        await stream.write(data)
+async def _relay_input(
+    stream: Stream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stdin: bool
+) -> None:
+    """The client's stdin to the stream, if it asked to send any; then watch for it leaving.
+
+    The docker CLI half-closes its side once its input ends (at once without stdin), so the
+    end of input is not the end of the client. A client that has gone altogether shows as a
+    hang-up on the socket (on a unix socket always; over TCP if it left unread output), and
+    its stream is cancelled: an exec it started does not run on with nobody attached.
+    """
+    while data := await reader.read(CHUNK):
+        if stdin:
+            await stream.write(data)
+    if stdin:
+        await stream.eof()
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLHUP | select.POLLERR)
+    while not poller.poll(0):
+        await asyncio.sleep(HANG_UP_POLL)
+    await stream.cancel()

@@ -14,6 +14,7 @@ import socket
 import struct
 import subprocess
 import termios
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -51,9 +52,10 @@ class ExecProcess:
             self.stdin = self.stdout = pty_fd
             self.stderr = None
         else:
-            self.stdin = proc.stdin.fileno()
-            self.stdout = proc.stdout.fileno()
-            self.stderr = proc.stderr.fileno()
+            self.stdin, self.stdout, self.stderr = (
+                pipe.fileno() if pipe is not None else None
+                for pipe in (proc.stdin, proc.stdout, proc.stderr)
+            )
 
     @property
     def pid(self) -> int:
@@ -71,9 +73,23 @@ class ExecProcess:
         if self._proc.stdin is not None and not self._proc.stdin.closed:
             self._proc.stdin.close()
 
+    def discard_output(self) -> None:
+        """Read the terminal to its end and drop it: nobody attached, but writes must not block."""
+        if self.pty_fd is None:
+            return
+        with contextlib.suppress(OSError):
+            while os.read(self.pty_fd, 65536):
+                pass
+
     def hang_up(self, grace: float) -> None:
         """End an exec nobody is attached to any more: a hangup, then SIGKILL after `grace`."""
-        pid = self.pid
+        # crun writes the pid file just before it runs the process: an exec hung up at once
+        # may not have it yet, and killing crun alone would leave the process running.
+        deadline = time.monotonic() + grace
+        while (pid := self.pid) <= 0 and self._proc.poll() is None:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
         self.close()
         for signum in (signal.SIGHUP, signal.SIGKILL):
             if pid > 0:
@@ -155,7 +171,11 @@ def _receive_pty(listener: socket.socket, proc: subprocess.Popen) -> int:
     return fds[0]
 
 
-def start_exec(paths: RuntimePaths, cid: str, spec: ExecSpec) -> ExecProcess:
+def start_exec(paths: RuntimePaths, cid: str, spec: ExecSpec, attached: bool = True) -> ExecProcess:
+    """Start `spec` in the container; a detached exec's output goes nowhere, as with Docker.
+
+    With a tty the terminal's master is the caller's to read, attached or not.
+    """
     if not spec.args:
         raise RuntimeFailure("no command specified")
     state = refresh(paths, cid)
@@ -174,11 +194,12 @@ def start_exec(paths: RuntimePaths, cid: str, spec: ExecSpec) -> ExecProcess:
     cmd += ["--pid-file", pid_file]
     tmp_files = [process_file, pid_file]
     if not spec.tty:
+        stdio = subprocess.PIPE if attached else subprocess.DEVNULL
         proc = subprocess.Popen(
             [*cmd, cid],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdin=stdio,
+            stdout=stdio,
+            stderr=stdio,
             close_fds=True,
             pass_fds=(crun.binary_fd(),),
             start_new_session=True,

@@ -145,3 +145,37 @@ def test_docker_py_attach_and_exec_are_byte_exact(platform):
     finally:
         c.remove(force=True)
         client.close()
+
+
+def test_a_dropped_exec_client_ends_its_process(platform):
+    n = name()
+    assert platform.docker("run", "-d", "--name", n, "busybox", "sleep", "600").returncode == 0
+    env = {**os.environ, "DOCKER_HOST": platform.docker_host}
+    try:
+        client = subprocess.Popen(["docker", "exec", n, "sleep", "4242"], env=env)
+        wait_until(lambda: "4242" in platform.docker("top", n).stdout)
+        client.kill()
+        client.wait()
+        wait_until(lambda: "4242" not in platform.docker("top", n).stdout)
+    finally:
+        platform.docker("rm", "-f", n)
+
+
+def test_a_detached_exec_that_writes_a_lot_runs_to_its_end(platform):
+    n = name()
+    assert platform.docker("run", "-d", "--name", n, "busybox", "sleep", "600").returncode == 0
+    try:
+        for tty in ([], ["-t"]):
+            script = "yes | head -c 10485760; touch /done"
+            assert platform.docker("exec", "-d", *tty, n, "sh", "-c", script).returncode == 0
+            wait_until(lambda: platform.docker("exec", n, "test", "-e", "/done").returncode == 0)
+            platform.docker("exec", n, "rm", "/done")
+    finally:
+        platform.docker("rm", "-f", n)
+
+
+def wait_until(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not come true in time"
+        time.sleep(0.1)

@@ -23,11 +23,12 @@ async def handle_exec(ctx: StreamContext) -> None:
     a = ctx.args
     paths = node_paths()
     spec = cexec.ExecSpec(**a["spec"])
-    proc = await asyncio.to_thread(cexec.start_exec, paths, a["cid"], spec)
+    detach = bool(a.get("detach"))
+    proc = await asyncio.to_thread(cexec.start_exec, paths, a["cid"], spec, not detach)
     await ExecInstance.objects.filter(id=a["exec_id"]).aupdate(running=True, pid=proc.pid)
-    if a.get("detach"):
+    if detach:
         await ctx.ready()
-        asyncio.get_running_loop().run_in_executor(None, _finish_exec, a["exec_id"], proc)
+        asyncio.get_running_loop().run_in_executor(None, _finish_detached, a["exec_id"], proc)
         await ctx.end()
         return
     for fd in {proc.stdin, proc.stdout, proc.stderr} - {None}:
@@ -104,6 +105,11 @@ def _finish_exec(exec_id: str, proc: cexec.ExecProcess) -> int:
     proc.close()
     ExecInstance.objects.filter(id=exec_id).update(running=False, exit_code=code)
     return code
+
+
+def _finish_detached(exec_id: str, proc: cexec.ExecProcess) -> None:
+    proc.discard_output()
+    _finish_exec(exec_id, proc)
 
 
 def _hang_up(exec_id: str, proc: cexec.ExecProcess) -> None:
