@@ -4,6 +4,9 @@ Pure functions: Docker's rules for merging a request with the image (entrypoint 
 environment, working dir, user, stop signal) live here and nowhere else.
 """
 
+from runtime.containers.logconfig import log_options
+from runtime.errors import InvalidInput
+
 from .api.schemas import ContainerCreate, ExecCreate
 from .errors import BadRequest
 
@@ -80,6 +83,13 @@ def seccomp_confined(host: dict) -> bool:
     return confined
 
 
+def _log_options(host: dict) -> dict:
+    try:
+        return log_options(host.get("LogConfig"))
+    except InvalidInput as e:
+        raise BadRequest(str(e)) from None
+
+
 def runtime_spec(config: dict, host: dict) -> dict:
     """Keyword arguments of runtime.containers.spec.ContainerSpec."""
     pids = host.get("PidsLimit") or 0
@@ -107,6 +117,7 @@ def runtime_spec(config: dict, host: dict) -> dict:
         "binds": host.get("Binds") or [],
         "tmpfs": host.get("Tmpfs") or {},
         "stop_signal": config["StopSignal"],
+        **_log_options(host),
     }
 
 

@@ -8,14 +8,12 @@ import os
 import resource
 import signal
 import stat
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from runtime.containers import seccomp
 from runtime.errors import InvalidInput
-
-MiB = 1024 * 1024
 
 DEFAULT_CAPS = [
     "CAP_CHOWN",
@@ -164,16 +162,27 @@ class ContainerSpec:
     etc_dir: str | None = None
     ulimits: list[Ulimit] = field(default_factory=list)
     stop_signal: str = "SIGTERM"
-    log_max_size: int = 10 * MiB
+    # How conmon keeps output: "k8s-file" (a log `docker logs` reads) or "none" (no log).
+    log_driver: str = "k8s-file"
+    # Docker's json-file max-size and max-file: 0 keeps everything in one growing file;
+    # otherwise the log is rotated once it reaches max-size, keeping max-file files in all.
+    log_max_size: int = 0
+    log_max_files: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ContainerSpec":
-        data = dict(data)
-        data["ulimits"] = [Ulimit(**u) for u in data.get("ulimits", [])]
-        return cls(**data)
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "log_max_files" not in data:
+            # Written before logs were rotated: log_max_size was the platform's 10 MiB, never
+            # the user's choice, and made conmon empty the log. Such containers now keep it all,
+            # as they would if created today without log options.
+            values.pop("log_max_size", None)
+        values["ulimits"] = [Ulimit(**u) for u in values.get("ulimits", [])]
+        return cls(**values)
 
 
 @dataclass

@@ -98,3 +98,16 @@ def test_seccomp_is_on_unless_asked_off():
 def test_security_options_that_cannot_be_honoured_are_refused(option, message):
     with pytest.raises(BadRequest, match=message):
         runtime_spec(config(), {"SecurityOpt": [option]})
+
+
+def test_log_config_sets_rotation_and_bad_options_are_refused():
+    assert runtime_spec(config(), {})["log_max_size"] == 0
+    given = {"LogConfig": {"Type": "json-file", "Config": {"max-size": "10m", "max-file": "3"}}}
+    spec = runtime_spec(config(), given)
+    assert (spec["log_driver"], spec["log_max_size"], spec["log_max_files"]) == (
+        "k8s-file",
+        10_000_000,
+        3,
+    )
+    with pytest.raises(BadRequest, match="max-file cannot be less than 1"):
+        runtime_spec(config(), {"LogConfig": {"Config": {"max-size": "1m", "max-file": "0"}}})

@@ -10,7 +10,7 @@ import pytest
 
 from runtime import cgroups
 from runtime.containers import lifecycle
-from runtime.containers.logs import read_logs
+from runtime.containers.logs import read_log_chunks
 from runtime.containers.state import Status, load_state
 from runtime.errors import Conflict, NotFound
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.privileged
 
 
 def output(paths, cid) -> str:
-    return b"".join(e.data for e in read_logs(paths, cid)).decode()
+    return b"".join(data for _, data in read_log_chunks(paths, cid)).decode()
 
 
 def run(paths, containers, *args, **kwargs):

@@ -1,83 +1,153 @@
+"""What containers wrote, read back through their conmon log."""
+
+import hashlib
+import re
 import threading
 import time
 
 import pytest
 
 from runtime.containers import lifecycle
-from runtime.containers.logs import follow_output, log_offset, parse_line, read_logs
+from runtime.containers.logformat import parse_time
+from runtime.containers.logs import follow_output, read_log_chunks
 
 pytestmark = pytest.mark.privileged
 
-
-def test_stdout_and_stderr_are_separated(runtime_paths, containers):
-    cid = containers("sh", "-c", "echo out1; echo err1 >&2; echo out2", start=True)
-    lifecycle.wait(runtime_paths, cid, timeout=10)
-    entries = list(read_logs(runtime_paths, cid))
-    by_stream = {
-        s: b"".join(e.data for e in entries if e.stream == s) for s in ("stdout", "stderr")
-    }
-    assert by_stream == {"stdout": b"out1\nout2\n", "stderr": b"err1\n"}
-    assert all(e.time.endswith("Z") and len(e.time) == 30 for e in entries)
+STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ")
 
 
-def test_partial_line_keeps_no_newline(runtime_paths, containers):
-    cid = containers("printf", "no-newline", start=True)
-    lifecycle.wait(runtime_paths, cid, timeout=10)
-    assert b"".join(e.data for e in read_logs(runtime_paths, cid)) == b"no-newline"
+def output(paths, cid, **options) -> tuple[bytes, bytes]:
+    out, err = [], []
+    for fd, data in read_log_chunks(paths, cid, **options):
+        (out if fd == 1 else err).append(data)
+    return b"".join(out), b"".join(err)
 
 
-def test_tail_and_since(runtime_paths, containers):
-    cid = containers("sh", "-c", "echo a; echo b; sleep 1.2; echo c; echo d", start=True)
-    lifecycle.wait(runtime_paths, cid, timeout=10)
-    assert [e.data for e in read_logs(runtime_paths, cid, tail=2)] == [b"c\n", b"d\n"]
-    assert list(read_logs(runtime_paths, cid, tail=0)) == []
-    entries = list(read_logs(runtime_paths, cid))
-    cut = entries[2].timestamp
-    assert [e.data for e in read_logs(runtime_paths, cid, since=cut)] == [b"c\n", b"d\n"]
-    assert [e.data for e in read_logs(runtime_paths, cid, until=cut - 0.5)] == [b"a\n", b"b\n"]
+def digests(chunks) -> dict[int, tuple[int, str]]:
+    """(length, sha256) of each stream, without holding it all."""
+    hashes = {1: hashlib.sha256(), 2: hashlib.sha256()}
+    sizes = {1: 0, 2: 0}
+    for fd, data in chunks:
+        hashes[fd].update(data)
+        sizes[fd] += len(data)
+    return {fd: (sizes[fd], hashes[fd].hexdigest()) for fd in (1, 2)}
 
 
-def test_follow_ends_when_container_exits(runtime_paths, containers):
-    cid = containers("sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.2; done", start=True)
+def digest(data: bytes) -> tuple[int, str]:
+    return len(data), hashlib.sha256(data).hexdigest()
+
+
+def repeated(line: str, size: int) -> bytes:
+    """What `yes <line> | head -c <size>` writes."""
+    unit = (line + "\n").encode()
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+def seq(first: int, last: int) -> bytes:
+    return "".join(f"{n}\n" for n in range(first, last + 1)).encode()
+
+
+def exited(paths, cid, timeout: float = 60) -> None:
+    assert lifecycle.wait(paths, cid, timeout=timeout).status == "exited"
+
+
+def test_a_hundred_megabytes_come_back_byte_for_byte(runtime_paths, containers):
+    line = "dockyard log line " * 3
+    cid = containers("sh", "-c", f"yes '{line}' | head -c 100000000", start=True)
+    exited(runtime_paths, cid)
+    got = digests(read_log_chunks(runtime_paths, cid))
+    assert got == {1: digest(repeated(line, 100_000_000)), 2: digest(b"")}
+
+
+def test_stdout_and_stderr_are_kept_apart(runtime_paths, containers):
+    cid = containers("sh", "-c", "seq 1 100000; seq 1 50000 >&2; echo end", start=True)
+    exited(runtime_paths, cid)
+    assert output(runtime_paths, cid) == (seq(1, 100000) + b"end\n", seq(1, 50000))
+    assert output(runtime_paths, cid, stdout=False) == (b"", seq(1, 50000))
+    assert output(runtime_paths, cid, stderr=False) == (seq(1, 100000) + b"end\n", b"")
+
+
+def test_lines_longer_than_conmons_buffer_and_unfinished_lines(runtime_paths, containers):
+    script = "head -c 20000 /dev/zero | tr '\\0' a; echo; printf no-newline"
+    cid = containers("sh", "-c", script, start=True)
+    exited(runtime_paths, cid)
+    assert output(runtime_paths, cid) == (b"a" * 20000 + b"\nno-newline", b"")
+    assert output(runtime_paths, cid, tail=1) == (b"no-newline", b"")
+    assert output(runtime_paths, cid, tail=2) == (b"a" * 20000 + b"\nno-newline", b"")
+
+
+def test_timestamps_start_every_line_in_utc(runtime_paths, containers):
+    began = time.time()
+    script = "echo one; echo two >&2; head -c 20000 /dev/zero | tr '\\0' a; echo; echo three"
+    cid = containers("sh", "-c", script, start=True)
+    exited(runtime_paths, cid)
+    out, err = output(runtime_paths, cid, timestamps=True)
+    lines = out.splitlines(keepends=True) + err.splitlines(keepends=True)
+    assert [STAMP.sub(b"", line, count=1) for line in lines] == [
+        b"one\n",
+        b"a" * 20000 + b"\n",
+        b"three\n",
+        b"two\n",
+    ]
+    times = [parse_time(STAMP.match(line).group().decode().strip()) for line in lines]
+    assert all(began - 1 < t < time.time() for t in times)
+    assert all(len(STAMP.findall(line)) == 1 for line in lines)
+
+
+def test_tail_since_and_until(runtime_paths, containers):
+    cid = containers("sh", "-c", "echo a; echo b; sleep 1.2; echo c; echo d >&2", start=True)
+    exited(runtime_paths, cid)
+    assert output(runtime_paths, cid, tail=2) == (b"c\n", b"d\n")
+    assert output(runtime_paths, cid, tail=0) == (b"", b"")
+    out, _ = output(runtime_paths, cid, timestamps=True)
+    cut = parse_time(out.splitlines()[2][:30].decode())
+    assert output(runtime_paths, cid, since=cut) == (b"c\n", b"d\n")
+    assert output(runtime_paths, cid, until=cut - 0.5) == (b"a\nb\n", b"")
+    assert output(runtime_paths, cid, since=cut - 0.5, tail=5) == (b"c\n", b"d\n")
+
+
+def test_follow_reads_to_the_last_line_and_ends_at_the_exit(runtime_paths, containers):
+    script = "seq 1 200000; sleep 0.5; seq 200001 300000 >&2; sleep 0.5; echo last"
+    cid = containers("sh", "-c", script, start=True)
     began = time.monotonic()
-    data = [e.data for e in read_logs(runtime_paths, cid, follow=True)]
-    assert data == [b"1\n", b"2\n", b"3\n"]
-    assert time.monotonic() - began < 5
+    got = output(runtime_paths, cid, follow=True)
+    assert got == (seq(1, 200000) + b"last\n", seq(200001, 300000))
+    assert lifecycle.refresh(runtime_paths, cid).status == "exited"
+    assert time.monotonic() - began < 10
 
 
-def test_follow_stops_when_asked(runtime_paths, containers):
+def test_follow_ends_when_asked(runtime_paths, containers):
     cid = containers("sh", "-c", "echo first; sleep 300", start=True)
     stop = threading.Event()
     got = []
-    for entry in read_logs(runtime_paths, cid, follow=True, stop=stop):
-        got.append(entry.data)
+    began = time.monotonic()
+    for _, data in read_log_chunks(runtime_paths, cid, follow=True, stop=stop):
+        got.append(data)
         stop.set()
     assert got == [b"first\n"]
+    assert time.monotonic() - began < 5
 
 
-def test_output_written_between_attach_and_start_is_not_lost(runtime_paths, containers):
+def test_follow_output_waits_for_the_start(runtime_paths, containers):
     cid = containers("sh", "-c", "echo hello; echo world >&2")
-    offset = log_offset(runtime_paths, cid)
     entries = []
     reader = threading.Thread(
-        target=lambda: entries.extend(follow_output(runtime_paths, cid, offset))
+        target=lambda: entries.extend(follow_output(runtime_paths, cid, 0)), daemon=True
     )
     reader.start()
-    time.sleep(0.3)
     lifecycle.start(runtime_paths, cid)
     reader.join(10)
     assert not reader.is_alive()
     assert [(e.stream, e.data) for e in entries] == [("stdout", b"hello\n"), ("stderr", b"world\n")]
 
 
-def test_log_rotation_limit_is_honoured(runtime_paths, containers):
-    cid = containers("sh", "-c", "seq 1 20000", start=True, log_max_size=64 * 1024)
-    lifecycle.wait(runtime_paths, cid, timeout=10)
-    assert lifecycle.log_path(runtime_paths, cid).stat().st_size <= 64 * 1024 + 4096
-
-
-def test_parse_line_of_conmon_format():
-    entry = parse_line(b"2024-05-01T10:00:00.123456789+02:00 stderr P abc\n")
-    assert entry.stream == "stderr"
-    assert entry.data == b"abc"
-    assert entry.time == "2024-05-01T08:00:00.123456789Z"
+def test_two_hundred_megabytes_without_a_limit_are_all_kept(runtime_paths, containers):
+    line = "x" * 999
+    size = 200 * 1024 * 1024
+    cid = containers("sh", "-c", f"yes {line} | head -c {size}", start=True)
+    exited(runtime_paths, cid, timeout=120)
+    assert sorted(p.name for p in lifecycle.bundle(runtime_paths, cid).glob("container.log*")) == [
+        "container.log"
+    ]
+    got = digests(read_log_chunks(runtime_paths, cid))
+    assert got == {1: digest(repeated(line, size)), 2: digest(b"")}

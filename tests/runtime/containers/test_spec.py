@@ -140,3 +140,13 @@ def test_signal_names():
 def test_spec_round_trips_through_dict():
     spec = ContainerSpec(args=["a"], ulimits=[Ulimit("nofile", 1, 2)], tmpfs={"/t": ""})
     assert ContainerSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_specs_written_before_log_rotation_keep_their_whole_log():
+    old = ContainerSpec(args=["a"]).to_dict()
+    del old["log_driver"], old["log_max_files"]
+    old["log_max_size"] = 10 * 1024 * 1024
+    spec = ContainerSpec.from_dict(old)
+    assert (spec.log_driver, spec.log_max_size, spec.log_max_files) == ("k8s-file", 0, 1)
+    rotated = ContainerSpec(args=["a"], log_max_size=1000, log_max_files=3)
+    assert ContainerSpec.from_dict(rotated.to_dict()) == rotated

@@ -1,0 +1,120 @@
+"""Rotating a running container's log loses nothing and keeps what max-file says."""
+
+import threading
+import time
+
+import pytest
+
+from runtime.containers import lifecycle
+from runtime.containers.logrotate import LogRotator, rotate_if_needed
+from runtime.containers.logs import read_log_chunks
+
+pytestmark = pytest.mark.privileged
+
+MiB = 1024 * 1024
+# About 45 MB of log in eleven bursts with pauses between, so that rotations land while it
+# runs (and while conmon writes) however busy the machine is.
+WRITER = "seq 1 300000; for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.05; seq 1 60000; done; echo last"
+
+
+def expected() -> bytes:
+    once = "".join(f"{n}\n" for n in range(1, 60001))
+    return ("".join(f"{n}\n" for n in range(1, 300001)) + once * 10 + "last\n").encode()
+
+
+def read(paths, cid, **options) -> bytes:
+    return b"".join(data for _, data in read_log_chunks(paths, cid, **options))
+
+
+def log_files(paths, cid) -> list[str]:
+    return sorted(p.name for p in lifecycle.bundle(paths, cid).glob("container.log*"))
+
+
+class Rotating:
+    """rotate_if_needed in a loop, as the agent runs it but far more often."""
+
+    def __init__(self, paths, cid, max_size: int, max_files: int):
+        self.rotations = 0
+        self._done = threading.Event()
+
+        def run() -> None:
+            while not self._done.is_set():
+                if rotate_if_needed(paths, cid, max_size, max_files):
+                    self.rotations += 1
+                self._done.wait(0.002)
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> int:
+        self._done.set()
+        self._thread.join(10)
+        return self.rotations
+
+
+def test_no_line_is_lost_or_repeated_across_rotations(runtime_paths, containers):
+    limits = {"log_max_size": MiB, "log_max_files": 1000}
+    cid = containers("sh", "-c", f"sleep 0.2; {WRITER}", start=True, **limits)
+    rotating = Rotating(runtime_paths, cid, MiB, 1000)
+    followed = read(runtime_paths, cid, follow=True)
+    assert lifecycle.wait(runtime_paths, cid, timeout=60).status == "exited"
+    rotations = rotating.stop()
+    assert rotations >= 3
+    # The last rotation may have come as the container exited, before conmon reopened.
+    assert len(log_files(runtime_paths, cid)) in (rotations, rotations + 1)
+    assert followed == expected()
+    assert read(runtime_paths, cid) == expected()
+    assert read(runtime_paths, cid, tail=1) == b"last\n"
+
+
+def test_max_files_are_kept_and_end_with_the_last_line(runtime_paths, containers):
+    limits = {"log_max_size": MiB, "log_max_files": 3}
+    cid = containers("sh", "-c", WRITER, start=True, **limits)
+    rotating = Rotating(runtime_paths, cid, MiB, 3)
+    assert lifecycle.wait(runtime_paths, cid, timeout=60).status == "exited"
+    assert rotating.stop() >= 3
+    # Two files are rotated ones, and the live one unless the container exited while a
+    # rotation waited for conmon to reopen (or to hear it: then the live one is back).
+    files = log_files(runtime_paths, cid)
+    assert len(files) in (2, 3)
+    assert set(files) <= {"container.log", "container.log.1", "container.log.2"}
+    bundle = lifecycle.bundle(runtime_paths, cid)
+    assert all((bundle / name).stat().st_size >= MiB for name in files if name != "container.log")
+    kept = read(runtime_paths, cid)
+    # The oldest kept file may begin inside a line conmon split; from its first whole line
+    # on, the kept files are one contiguous stretch of output ending at the last line.
+    kept = kept[kept.index(b"\n") + 1 :]
+    assert expected().endswith(kept)
+    assert kept.count(b"\n") > 2 * MiB // 60
+
+
+def test_with_one_file_the_full_one_goes_at_the_next_rotation(runtime_paths, containers):
+    cid = containers("sh", "-c", WRITER, start=True, log_max_size=MiB, log_max_files=1)
+    rotating = Rotating(runtime_paths, cid, MiB, 1)
+    assert lifecycle.wait(runtime_paths, cid, timeout=60).status == "exited"
+    assert rotating.stop() >= 2
+    assert set(log_files(runtime_paths, cid)) <= {"container.log", "container.log.1"}
+    kept = read(runtime_paths, cid)
+    kept = kept[kept.index(b"\n") + 1 :]
+    assert expected().endswith(kept)
+    assert len(kept) < len(expected()) // 2
+
+
+def test_only_running_containers_with_a_max_size_are_rotated(runtime_paths, containers):
+    unlimited = containers("sh", "-c", "seq 1 200000; sleep 300", start=True)
+    limited = containers("sh", "-c", "seq 1 200000; sleep 300", start=True, log_max_size=MiB)
+    finished = containers("seq", "1", "200000", start=True, log_max_size=MiB)
+    assert lifecycle.wait(runtime_paths, finished, timeout=30).status == "exited"
+    rotator = LogRotator(runtime_paths)
+    deadline = time.monotonic() + 10
+    rotated: list[str] = []
+    while not rotated and time.monotonic() < deadline:
+        rotated = rotator.rotate_all()
+    assert rotated == [limited]
+    assert log_files(runtime_paths, unlimited) == ["container.log"]
+    assert log_files(runtime_paths, finished) == ["container.log"]
+    assert read(runtime_paths, limited).endswith(b"199999\n200000\n")
+    deadline = time.monotonic() + 10
+    while len(log_files(runtime_paths, limited)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert log_files(runtime_paths, limited) == ["container.log", "container.log.1"]
