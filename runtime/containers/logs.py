@@ -273,13 +273,19 @@ def read_log_chunks(
     the container wrote it, in chunks of up to BLOCK bytes.
 
     `since` and `until` are seconds since the epoch; `tail` keeps the last lines (of both
-    streams, before `stdout`/`stderr` choose); `timestamps` starts each line with Docker's
-    UTC time; `follow` goes on until the container has exited and all is read, or `stop`.
+    streams, before `stdout`/`stderr` choose; negative for all); `timestamps` starts each
+    line with Docker's UTC time; `follow` goes on until the container has exited and all is
+    read, or `stop` is set. NotFound and InvalidInput (a container that keeps no log) are
+    raised by the call, not by the first chunk.
     """
     if load_spec(paths, cid).log_driver == "none":
         raise InvalidInput("configured logging driver does not support reading")
     decoder = Decoder(stdout=stdout, stderr=stderr, timestamps=timestamps)
     blocks = _blocks(paths, cid, since=since, until=until, tail=tail, follow=follow, stop=stop)
+    return _chunks(decoder, blocks)
+
+
+def _chunks(decoder: Decoder, blocks: Iterator[bytes]) -> Iterator[tuple[int, bytes]]:
     # Short lines decode to much less than a block: pieces of one stream are joined up to a
     # block's size, and passed on as soon as the log has nothing more for now.
     held: list[bytes] = []
