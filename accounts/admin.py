@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import AccessToken, Membership, Team
+from .models import AccessToken, Invitation, LoginFailure, Membership, Team
 
 
 class MembershipInline(admin.TabularInline):
@@ -26,3 +26,15 @@ class AccessTokenAdmin(admin.ModelAdmin):
     list_display = ("user", "name", "scopes", "created", "last_used", "expires", "revoked")
     list_filter = ("revoked",)
     readonly_fields = ("key", "secret_hash", "last_used")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ("team", "user", "role", "invited_by", "created")
+    list_filter = ("role",)
+
+
+@admin.register(LoginFailure)
+class LoginFailureAdmin(admin.ModelAdmin):
+    list_display = ("username", "address", "at")
+    search_fields = ("username", "address")

@@ -40,6 +40,60 @@ class Membership(models.Model):
         return f"{self.user} in {self.team} ({self.role})"
 
 
+class Invitation(models.Model):
+    """An offer of team membership that grants nothing until the invited user accepts it.
+
+    Membership lets teammates control each other's containers and repositories, so nobody
+    is made a member without their consent; site administrators add members directly.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_invitations"
+    )
+    role = models.CharField(max_length=8, choices=Membership.Role.choices)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="one_invitation_per_team")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} invited to {self.team} ({self.role})"
+
+
+class LoginFailure(models.Model):
+    """One failed password check, counted per user name and per client address.
+
+    Kept in the database rather than in Redis because every process that checks passwords
+    (web, engine gateway) already shares it, on one machine or several, and tests and
+    single-node setups need nothing more; a failure costs a PBKDF2 check anyway, so one row
+    insert more is cheap. Rows older than the window are deleted as new ones arrive.
+    """
+
+    username = models.CharField(max_length=150)
+    address = models.CharField(max_length=64, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["username", "at"], name="loginfailure_user_at"),
+            models.Index(fields=["address", "at"], name="loginfailure_address_at"),
+            models.Index(fields=["at"], name="loginfailure_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.address or '-'} at {self.at}"
+
+
 class AccessToken(models.Model):
     """A personal access token; only a hash of its secret is kept."""
 

@@ -1,10 +1,9 @@
-"""Use cases for teams and personal access tokens, and checking credentials."""
+"""Use cases for teams, invitations and personal access tokens, and checking credentials."""
 
 import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -12,12 +11,16 @@ from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 
-from dockyard.prepared import PreparedLookup
+from platformkit.prepared import PreparedLookup
 
-from .errors import InvalidName, InvalidScope, NameTaken
-from .models import AccessToken, Membership, Team, namespace_validator
+from . import limits
+from .actors import VIA_PASSWORD, VIA_TOKEN, Actor, actor_for
+from .errors import InvalidName, InvalidScope, NameTaken, NotAllowed, NotFound
+from .models import AccessToken, Invitation, Membership, Team, namespace_validator
 
 # Namespaces no team may take: `library/` holds the platform's base images.
 RESERVED_NAMES = frozenset({"library"})
@@ -25,21 +28,6 @@ TOKEN_PREFIX = "dyp_"
 _KEY_CHARS = 12
 # Writing last_used on every request would turn each pull into a database write.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who made a request, and the personal access token they used, if any."""
-
-    user: AbstractBaseUser
-    token: AccessToken | None = None
-
-    @property
-    def scopes(self) -> frozenset[str]:
-        """What the credential may do: a password may do all the user may do."""
-        if self.token is None:
-            return frozenset(AccessToken.SCOPES)
-        return frozenset(self.token.scopes)
 
 
 def do_create_team(name: str, creator: AbstractBaseUser | None = None) -> Team:
@@ -64,18 +52,124 @@ def do_create_team(name: str, creator: AbstractBaseUser | None = None) -> Team:
     return team
 
 
-def do_add_member(team: Team, user: AbstractBaseUser, role: str) -> Membership:
-    """Add a user to a team, or change the role they already have."""
+def _check_role(role: str) -> None:
     if role not in Membership.Role.values:
         raise InvalidName(f"invalid role {role!r}: use read, write or admin")
-    membership, _ = Membership.objects.update_or_create(
-        team=team, user=user, defaults={"role": role}
-    )
+
+
+def do_add_member(team: Team, user: AbstractBaseUser, role: str) -> Membership:
+    """Make `user` a member at once, or change the role they have; asks nobody's consent.
+
+    For site administrators (through `do_invite`, the admin site or the shell) and for role
+    changes of people who are members already. Anyone else invites with `do_invite`.
+    """
+    _check_role(role)
+    with transaction.atomic():
+        membership, _ = Membership.objects.update_or_create(
+            team=team, user=user, defaults={"role": role}
+        )
+        Invitation.objects.filter(team=team, user=user).delete()
     return membership
 
 
 def do_remove_member(team: Team, user: AbstractBaseUser) -> None:
     Membership.objects.filter(team=team, user=user).delete()
+
+
+def teams_of(user: AbstractBaseUser) -> QuerySet[Team]:
+    """The teams `user` is a member of; an invitation they have not accepted is not one."""
+    return Team.objects.filter(memberships__user=user)
+
+
+def teammates(user: AbstractBaseUser | None) -> QuerySet:
+    """Everyone who shares a team with `user` (themselves included when in any team)."""
+    users = get_user_model().objects
+    if user is None:
+        return users.none()
+    teams = Membership.objects.filter(user=user).values("team")
+    return users.filter(memberships__team__in=teams).distinct()
+
+
+def is_team_admin(actor: Actor, team: Team) -> bool:
+    if actor.admin:
+        return True
+    return (
+        actor.user is not None
+        and Membership.objects.filter(
+            team=team, user=actor.user, role=Membership.Role.ADMIN
+        ).exists()
+    )
+
+
+def visible_team(actor: Actor, name: str) -> Team:
+    """A team the actor belongs to (any team for an administrator), else NotFound."""
+    team = Team.objects.filter(name=name).first()
+    if team is None or not (
+        actor.admin or Membership.objects.filter(team=team, user=actor.user).exists()
+    ):
+        raise NotFound(f"no team named {name!r}")
+    return team
+
+
+def do_invite(
+    actor: Actor, team: Team, user: AbstractBaseUser, role: str
+) -> Membership | Invitation:
+    """Offer `user` membership of `team` with `role`; only the team's admins may.
+
+    Membership lets teammates control each other's containers, so it needs the invited
+    user's acceptance (`do_accept_invitation`); until then the invitation grants nothing.
+    A site administrator adds members directly, and a member's role changes at once.
+    """
+    if not is_team_admin(actor, team):
+        raise NotAllowed(f"only admins of team {team.name!r} may invite members")
+    _check_role(role)
+    if actor.admin or Membership.objects.filter(team=team, user=user).exists():
+        return do_add_member(team, user, role)
+    invitation, _ = Invitation.objects.update_or_create(
+        team=team, user=user, defaults={"role": role, "invited_by": actor.user}
+    )
+    return invitation
+
+
+def pending_invitations(user: AbstractBaseUser) -> QuerySet[Invitation]:
+    return Invitation.objects.filter(user=user).select_related("team", "invited_by")
+
+
+def _invitation_of(user: AbstractBaseUser, invitation_id: int) -> Invitation:
+    invitation = pending_invitations(user).filter(pk=invitation_id).first()
+    if invitation is None:
+        raise NotFound("no such invitation")
+    return invitation
+
+
+def do_accept_invitation(user: AbstractBaseUser, invitation_id: int) -> Membership:
+    """The invited user joins the team with the role they were offered."""
+    invitation = _invitation_of(user, invitation_id)
+    return do_add_member(invitation.team, user, invitation.role)
+
+
+def do_decline_invitation(user: AbstractBaseUser, invitation_id: int) -> Invitation:
+    invitation = _invitation_of(user, invitation_id)
+    invitation.delete()
+    return invitation
+
+
+def do_cancel_invitation(actor: Actor, team: Team, invitation_id: int) -> Invitation:
+    """A team admin withdraws an invitation nobody has answered yet."""
+    if not is_team_admin(actor, team):
+        raise NotAllowed(f"only admins of team {team.name!r} may withdraw invitations")
+    invitation = Invitation.objects.filter(team=team, pk=invitation_id).first()
+    if invitation is None:
+        raise NotFound("no such invitation")
+    invitation.delete()
+    return invitation
+
+
+def do_leave_or_remove(actor: Actor, team: Team, user: AbstractBaseUser) -> None:
+    """A team admin removes a member, or a member leaves."""
+    if actor.user != user and not is_team_admin(actor, team):
+        raise NotAllowed(f"only admins of team {team.name!r} may remove members")
+    do_remove_member(team, user)
 
 
 def _hash(raw: str) -> str:
@@ -118,8 +212,8 @@ def looks_like_token(raw: str) -> bool:
     return raw.startswith(TOKEN_PREFIX) and len(raw) > len(TOKEN_PREFIX) + _KEY_CHARS
 
 
-def check_secret(raw: str) -> Principal | None:
-    """The principal a raw personal access token stands for, if it is valid now."""
+def check_secret(raw: str) -> Actor | None:
+    """The actor a raw personal access token stands for, if it is valid now."""
     if not looks_like_token(raw):
         return None
     key = raw[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + _KEY_CHARS]
@@ -132,23 +226,39 @@ def check_secret(raw: str) -> Principal | None:
     if token.last_used is None or now - token.last_used > _LAST_USED_RESOLUTION:
         AccessToken.objects.filter(pk=token.pk).update(last_used=now)
         token.last_used = now
-    return Principal(user=token.user, token=token)
+    return actor_for(token.user, token, via=VIA_TOKEN)
 
 
-def check_basic(username: str, password_or_token: str) -> Principal | None:
-    """The principal behind a user name and either their password or one of their tokens."""
-    if looks_like_token(password_or_token):
-        principal = check_secret(password_or_token)
-        if principal is not None and principal.user.get_username() == username:
-            return principal
+def check_password(
+    username: str, password: str, address: str = "", request: HttpRequest | None = None
+) -> AbstractBaseUser | None:
+    """The active user `username` if `password` is theirs; every entry point's password check.
+
+    Raises TooManyAttempts, before any hashing, once the user name or the client address
+    has failed too often (accounts/limits.py).
+    """
+    limits.check_allowed(username, address)
+    user = _recently_verified(username, password)
+    if user is not None:
+        return user
+    user = authenticate(request, username=username, password=password)
+    if user is None or not user.is_active:
+        limits.record_failure(username, address)
         return None
-    user = _recently_verified(username, password_or_token)
-    if user is None:
-        user = authenticate(username=username, password=password_or_token)
-        if user is None or not user.is_active:
-            return None
-        _remember_verified(user, password_or_token)
-    return Principal(user=user)
+    limits.forgive(username, address)
+    _remember_verified(user, password)
+    return user
+
+
+def check_basic(username: str, password_or_token: str, address: str = "") -> Actor | None:
+    """The actor behind a user name and either their password or one of their tokens."""
+    if looks_like_token(password_or_token):
+        actor = check_secret(password_or_token)
+        if actor is not None and actor.user.get_username() == username:
+            return actor
+        return None
+    user = check_password(username, password_or_token, address)
+    return actor_for(user, via=VIA_PASSWORD) if user is not None else None
 
 
 # Registry clients present the password again for every token they fetch (docker, skopeo and
@@ -188,13 +298,13 @@ def _remember_verified(user: AbstractBaseUser, password: str) -> None:
 
 
 def authenticate_secret(raw: str) -> AbstractBaseUser | None:
-    principal = check_secret(raw)
-    return principal.user if principal else None
+    actor = check_secret(raw)
+    return actor.user if actor else None
 
 
 def authenticate_basic(username: str, password_or_token: str) -> AbstractBaseUser | None:
-    principal = check_basic(username, password_or_token)
-    return principal.user if principal else None
+    actor = check_basic(username, password_or_token)
+    return actor.user if actor else None
 
 
 def is_token_active(token_id: int) -> bool:

@@ -128,20 +128,64 @@ class _Handler(ASGIHandler):
 
 django_asgi = _Handler()
 
+from http.cookies import CookieError, SimpleCookie  # noqa: E402
+
 from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.db import database_sync_to_async  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from accounts.auth import actor_from_credentials  # noqa: E402
+from accounts.errors import TooManyAttempts  # noqa: E402
+from platformkit.guards import allowed_origins, limit_anonymous_bodies  # noqa: E402
+from registry_app import tokens as registry_tokens  # noqa: E402
 from registry_app.body_stream import streaming_uploads  # noqa: E402
 from webui.routing import websocket_urlpatterns  # noqa: E402
+
+
+@database_sync_to_async
+def _known_caller(scope) -> bool:
+    """Whether a request carries credentials of a user: a personal access token, a password,
+    a registry bearer token (blob uploads) or a dashboard session."""
+    lowered = {
+        k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())
+    }
+    scheme, _, value = lowered.get("authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer":
+        claims = registry_tokens.verify(value.strip())
+        if claims is not None:
+            return claims.user_id is not None
+    session_key = ""
+    try:
+        morsel = SimpleCookie(lowered.get("cookie", "")).get(settings.SESSION_COOKIE_NAME)
+        session_key = morsel.value if morsel is not None else ""
+    except CookieError:
+        pass
+    client = scope.get("client") or ("",)
+    try:
+        return actor_from_credentials(lowered, session_key, str(client[0] or "")) is not None
+    except TooManyAttempts:
+        return False
+
+
+def _on_unix_socket(scope) -> bool:
+    # The engine gateway's socket is the node's administrator; its callers are root.
+    return scope.get("dockyard.transport") == "unix"
+
 
 # The server serves no files of its own: the dashboard's assets come through Django.
 application = ProtocolTypeRouter(
     {
-        "http": streaming_uploads(ASGIStaticFilesHandler(django_asgi)),
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "http": limit_anonymous_bodies(
+            streaming_uploads(ASGIStaticFilesHandler(django_asgi)),
+            limit=lambda: settings.DOCKYARD_ANONYMOUS_BODY_LIMIT,
+            identify=_known_caller,
+            exempt=_on_unix_socket,
+        ),
+        "websocket": allowed_origins(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+            lambda: settings.DOCKYARD_ALLOWED_HOSTS,
         ),
     }
 )

@@ -21,14 +21,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from platformkit.files import ADMIN_PASSWORD_FILE
+
 SOURCE_DIR = Path(__file__).resolve().parent.parent
 # The interpreter's own bin directory: celery lives beside it in the venv.
 VENV_BIN = Path(sys.executable).parent
 
 SERVICE_NAMES = ("redis", "worker", "agent", "web", "gateway")
 LOG_TAIL_LINES = 30
-# Where `manage.py ensure_admin` keeps a password it generated (mode 0600), for this banner.
-ADMIN_PASSWORD_FILE = "admin-password"
 POLL_SECONDS = 0.2
 
 

@@ -46,6 +46,27 @@ def _secret_key() -> str:
 SECRET_KEY = _secret_key()
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_str("DJANGO_ALLOWED_HOSTS", "*").split(",")
+
+
+def _dashboard_hosts() -> list[str]:
+    """The host:port forms the dashboard is reached at: where the web process listens,
+    and the loopback names of that port. Set DOCKYARD_ALLOWED_HOSTS for any other name."""
+    host, port = env_str("DOCKYARD_HOST", "127.0.0.1"), env_int("DOCKYARD_PORT", 8000)
+    names = {host, "localhost", "127.0.0.1", "[::1]"}
+    if host in ("0.0.0.0", "::", ""):
+        names |= {socket.gethostname(), socket.getfqdn()}
+        names -= {"0.0.0.0", "::", ""}
+    bracketed = {f"[{n}]" if ":" in n and not n.startswith("[") else n for n in names}
+    return sorted(f"{name}:{port}" for name in bracketed)
+
+
+# Websocket handshakes (the web terminal among them) must come from one of these: pages
+# served from a container's published port on the same host are other origins, and a
+# browser would otherwise let them open a visitor's terminal. Entries are host[:port];
+# without a port they match the scheme's default port.
+DOCKYARD_ALLOWED_HOSTS = [
+    h.strip() for h in env_str("DOCKYARD_ALLOWED_HOSTS", "").split(",") if h.strip()
+] or _dashboard_hosts()
 CSRF_TRUSTED_ORIGINS = [o for o in env_str("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 INSTALLED_APPS = [
@@ -158,6 +179,14 @@ DOCKYARD_TERMINAL_IDLE_TIMEOUT = env_int("DOCKYARD_TERMINAL_IDLE_TIMEOUT", 900)
 # Unpacked size allowed for a build context, an image archive or an imported tar: a gzip bomb
 # stops here instead of filling the disk.
 DOCKYARD_MAX_ARCHIVE_BYTES = env_int("DOCKYARD_MAX_ARCHIVE_BYTES", 10 * 1024**3)
+# A request without valid credentials may send at most this many body bytes (sign-in forms
+# and token requests are far smaller); a larger one is refused before it is read.
+DOCKYARD_ANONYMOUS_BODY_LIMIT = env_int("DOCKYARD_ANONYMOUS_BODY_LIMIT", 1024 * 1024)
+# Password checks refused for a while after this many failures of one user name, or from one
+# client address, within the window (seconds); see accounts/limits.py.
+DOCKYARD_LOGIN_MAX_FAILURES = env_int("DOCKYARD_LOGIN_MAX_FAILURES", 10)
+DOCKYARD_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("DOCKYARD_LOGIN_MAX_FAILURES_PER_ADDRESS", 50)
+DOCKYARD_LOGIN_WINDOW = env_int("DOCKYARD_LOGIN_WINDOW", 300)
 DOCKYARD_REGISTRY_TOKEN_TTL = env_int("DOCKYARD_REGISTRY_TOKEN_TTL", 300)
 DOCKYARD_REGISTRY_DEFAULT_VISIBILITY = env_str("DOCKYARD_REGISTRY_DEFAULT_VISIBILITY", "private")
 

@@ -6,12 +6,16 @@ from django.http import JsonResponse
 class ApiError(Exception):
     status = 500
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
+        self.headers = headers or {}
 
     def response(self) -> JsonResponse:
-        return error_response(self.status, self.message)
+        response = error_response(self.status, self.message)
+        for name, value in self.headers.items():
+            response[name] = value
+        return response
 
 
 class BadRequest(ApiError):
@@ -36,6 +40,10 @@ class MethodNotAllowed(ApiError):
 
 class Conflict(ApiError):
     status = 409
+
+
+class TooManyRequests(ApiError):
+    status = 429
 
 
 class Unavailable(ApiError):

@@ -11,10 +11,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 
-from accounts.auth import parse_basic
+from accounts.actors import VIA_TOKEN, Actor, actor_for
+from accounts.auth import client_address, parse_basic
+from accounts.errors import TooManyAttempts
 from accounts.models import AccessToken
-from accounts.services import Principal, check_basic, check_secret, is_token_active
-from dockyard.prepared import PreparedLookup
+from accounts.services import check_basic, check_secret, is_token_active
+from platformkit.prepared import PreparedLookup
 
 from . import tokens
 from .errors import RegistryError
@@ -23,27 +25,29 @@ from .services import granted_actions
 
 @dataclass(frozen=True)
 class Access:
-    principal: Principal | None
+    """The caller's actor (None: anonymous) and the bearer token's grants, if one was used."""
+
+    actor: Actor | None
     claims: tokens.TokenClaims | None
 
     @property
     def user(self):
-        return self.principal.user if self.principal else None
+        return self.actor.user if self.actor else None
 
     @property
     def authenticated(self) -> bool:
         """Whether the request carried any valid credential, an anonymous token included."""
-        return self.principal is not None or self.claims is not None
+        return self.actor is not None or self.claims is not None
 
     def may(self, name: str, action: str) -> bool:
         if self.claims is not None:
             return self.claims.allows("repository", name, action)
-        return self.principal is not None and action in granted_actions(self.principal, name)
+        return self.actor is not None and action in granted_actions(self.actor, name)
 
     def may_list_catalog(self) -> bool:
         if self.claims is not None:
             return self.claims.allows("registry", "catalog", "*")
-        return self.principal is not None
+        return self.actor is not None
 
 
 def realm(request: HttpRequest) -> str:
@@ -70,7 +74,7 @@ _ACTIVE_USER = PreparedLookup(
 )
 
 
-def _principal_of_claims(claims: tokens.TokenClaims) -> Principal | None:
+def _actor_of_claims(claims: tokens.TokenClaims) -> Actor | None:
     user = _ACTIVE_USER.first(pk=claims.user_id)
     if user is None or user.get_username() != claims.subject:
         return None
@@ -79,7 +83,16 @@ def _principal_of_claims(claims: tokens.TokenClaims) -> Principal | None:
         if not is_token_active(claims.access_token_id):
             return None
         token = AccessToken.objects.get(pk=claims.access_token_id)
-    return Principal(user=user, token=token)
+    return actor_for(user, token, via=VIA_TOKEN)
+
+
+def too_many_attempts(e: TooManyAttempts) -> RegistryError:
+    return RegistryError(
+        "TOOMANYREQUESTS",
+        str(e),
+        {"retry_after": e.retry_after},
+        headers={"Retry-After": str(e.retry_after)},
+    )
 
 
 def authenticate(request: HttpRequest) -> Access:
@@ -91,22 +104,25 @@ def authenticate(request: HttpRequest) -> Access:
     if scheme == "bearer":
         claims = tokens.verify(value)
         if claims is None:
-            principal = check_secret(value)
-            if principal is None:
+            actor = check_secret(value)
+            if actor is None:
                 raise _unauthorized(request, "invalid or expired token", error="invalid_token")
-            return Access(principal, None)
+            return Access(actor, None)
         if claims.user_id is None:
             return Access(None, claims)
-        principal = _principal_of_claims(claims)
-        if principal is None:
+        actor = _actor_of_claims(claims)
+        if actor is None:
             raise _unauthorized(request, "token no longer valid", error="invalid_token")
-        return Access(principal, claims)
+        return Access(actor, claims)
     if scheme == "basic":
         pair = parse_basic(value)
-        principal = check_basic(*pair) if pair else None
-        if principal is None:
+        try:
+            actor = check_basic(*pair, address=client_address(request)) if pair else None
+        except TooManyAttempts as e:
+            raise too_many_attempts(e) from None
+        if actor is None:
             raise _unauthorized(request, "invalid username or password")
-        return Access(principal, None)
+        return Access(actor, None)
     raise _unauthorized(request, "unsupported authorization scheme")
 
 
@@ -120,11 +136,11 @@ def require(request: HttpRequest, access: Access, name: str, actions: list[str])
     if not missing:
         return
     scope = f"repository:{name}:{','.join(actions)}"
-    if access.principal is None:
+    if access.actor is None:
         error = "insufficient_scope" if access.claims else ""
         raise _unauthorized(request, "authentication required", scope, error)
     if access.claims is not None:
-        rights = granted_actions(access.principal, name)
+        rights = granted_actions(access.actor, name)
         if all(a in rights for a in missing):
             raise _unauthorized(request, "token lacks the scope", scope, "insufficient_scope")
     raise RegistryError(

@@ -19,6 +19,7 @@ STATUS = {
     "DENIED": 403,
     "UNSUPPORTED": 405,
     "RANGE_INVALID": 416,
+    "TOOMANYREQUESTS": 429,
 }
 
 

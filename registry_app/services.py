@@ -17,9 +17,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from accounts.actors import Actor
 from accounts.models import Team
-from accounts.services import Principal
-from dockyard.prepared import PreparedLookup
+from platformkit.prepared import PreparedLookup
 
 from . import manifests as manifest_format
 from . import storage, tokens
@@ -358,9 +358,9 @@ def list_tags(repository: Repository, n: int | None, last: str) -> tuple[list[st
     return _page(repository.tags.all(), n, last)
 
 
-def list_catalog(user: AbstractBaseUser | None, n: int | None, last: str) -> tuple[list[str], bool]:
-    """One page of the repositories `user` may pull, and whether more follow."""
-    return _page(visible_repositories(user), n, last)
+def list_catalog(actor: Actor | None, n: int | None, last: str) -> tuple[list[str], bool]:
+    """One page of the repositories `actor` may pull, and whether more follow."""
+    return _page(visible_repositories(actor), n, last)
 
 
 def list_referrers(repository: Repository, digest: str, artifact_type: str = "") -> list[dict]:
@@ -382,15 +382,14 @@ def list_referrers(repository: Repository, digest: str, artifact_type: str = "")
 # Tokens
 
 
-def granted_actions(principal: Principal | None, name: str) -> frozenset[str]:
+def granted_actions(actor: Actor | None, name: str) -> frozenset[str]:
     """What a credential may do in repository `name`: the user's rights within its scopes."""
-    user = principal.user if principal else None
-    actions = allowed_actions(user, name)
-    return actions & scope_actions(principal.scopes) if principal else actions
+    actions = allowed_actions(actor, name)
+    return actions & scope_actions(actor.scopes) if actor else actions
 
 
-def do_issue_token(principal: Principal | None, scopes: list[str]) -> dict:
-    """A bearer token granting, of the requested scopes, only what the principal may do."""
+def do_issue_token(actor: Actor | None, scopes: list[str]) -> dict:
+    """A bearer token granting, of the requested scopes, only what the actor may do."""
     access = []
     for raw in scopes:
         requested = tokens.parse_scope(raw)
@@ -405,14 +404,14 @@ def do_issue_token(principal: Principal | None, scopes: list[str]) -> dict:
             wanted = requested.actions
             if "*" in wanted:
                 wanted = frozenset({"pull", "push", "delete"})
-            granted = wanted & granted_actions(principal, requested.name)
-        elif requested.type == "registry" and requested.name == "catalog" and principal:
+            granted = wanted & granted_actions(actor, requested.name)
+        elif requested.type == "registry" and requested.name == "catalog" and actor:
             granted = requested.actions & {"*"}
         access.append(tokens.ResourceScope(requested.type, requested.name, granted))
-    if principal is None:
+    if actor is None:
         return tokens.issue("", None, None, access)
-    token_id = principal.token.pk if principal.token else None
-    return tokens.issue(principal.user.get_username(), principal.user.pk, token_id, access)
+    token_id = actor.token.pk if actor.token else None
+    return tokens.issue(actor.user.get_username(), actor.user.pk, token_id, access)
 
 
 # Garbage collection

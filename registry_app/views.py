@@ -10,11 +10,13 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from accounts.auth import parse_basic
+from accounts.actors import acting
+from accounts.auth import client_address, parse_basic
+from accounts.errors import TooManyAttempts
 from accounts.services import check_basic, check_secret
 
 from . import services, storage
-from .access import Access, authenticate, challenge, require, require_catalog
+from .access import Access, authenticate, challenge, require, require_catalog, too_many_attempts
 from .body_stream import body_reader
 from .errors import RegistryError
 from .manifests import MAX_MANIFEST, OCI_INDEX
@@ -43,7 +45,9 @@ def registry_view(methods: tuple[str, ...]):
                 if "name" in kwargs:
                     check_name(kwargs["name"])
                 access = authenticate(request)
-                response = view(request, access, **kwargs)
+                # Audit entries written by model signals (a tag deleted) name this actor.
+                with acting(access.actor):
+                    response = view(request, access, **kwargs)
             except RegistryError as e:
                 response = e.response()
             except RequestAborted:
@@ -93,7 +97,7 @@ def base(request: HttpRequest, access: Access) -> HttpResponse:
 def catalog(request: HttpRequest, access: Access) -> HttpResponse:
     require_catalog(request, access)
     n, last = _page_args(request)
-    names, more = services.list_catalog(access.user, n, last)
+    names, more = services.list_catalog(access.actor, n, last)
     response = JsonResponse({"repositories": names})
     if more:
         response["Link"] = _link("/v2/_catalog", n, names[-1])
@@ -319,24 +323,32 @@ def unknown(request: HttpRequest, access: Access, **kwargs) -> HttpResponse:
 @csrf_exempt
 def token(request: HttpRequest) -> HttpResponse:
     """Docker's token endpoint: GET with Basic auth or none, or an OAuth2 password grant."""
+    try:
+        return _token(request)
+    except TooManyAttempts as e:
+        return too_many_attempts(e).response()
+
+
+def _token(request: HttpRequest) -> HttpResponse:
+    address = client_address(request)
     if request.method == "POST":
         params = request.POST
         if params.get("grant_type") != "password":
             return JsonResponse({"error": "unsupported_grant_type"}, status=400)
-        principal = check_basic(params.get("username", ""), params.get("password", ""))
-        if principal is None:
+        actor = check_basic(params.get("username", ""), params.get("password", ""), address)
+        if actor is None:
             return JsonResponse({"error": "invalid_grant"}, status=401)
         scopes = " ".join(params.getlist("scope")).split()
     elif request.method == "GET":
         params = request.GET
-        principal = None
+        actor = None
         scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
         if scheme.lower() == "basic":
             pair = parse_basic(value)
-            principal = check_basic(*pair) if pair else None
+            actor = check_basic(*pair, address=address) if pair else None
         elif scheme.lower() == "bearer":
-            principal = check_secret(value.strip())
-        if scheme and principal is None:
+            actor = check_secret(value.strip())
+        if scheme and actor is None:
             error = RegistryError("UNAUTHORIZED", "invalid username or password")
             response = error.response()
             response["WWW-Authenticate"] = f'Basic realm="{SERVICE}"'
@@ -349,7 +361,7 @@ def token(request: HttpRequest) -> HttpResponse:
         return RegistryError(
             "UNSUPPORTED", f"unknown service {service[:100]!r}", status=400
         ).response()
-    body = services.do_issue_token(principal, scopes)
+    body = services.do_issue_token(actor, scopes)
     if request.method == "POST":
         body = {k: body[k] for k in ("access_token", "expires_in", "issued_at")}
         body["scope"] = " ".join(scopes)

@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.auth.models import User
 
-from dockyard.prepared import PreparedLookup
+from platformkit.prepared import PreparedLookup
 from registry_app.models import Manifest, Namespace, Repository
 
 ACTIVE_NAMED = PreparedLookup(

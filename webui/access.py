@@ -7,16 +7,18 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect
 
+from accounts.actors import Actor, acting, session_actor
 from engine.errors import ApiError, NotFound
 from engine.models import Container
-from engine.services.access import Actor
 from engine.services.containers import resolve_container
-
-from .audit import acting
 
 
 def actor_of(user) -> Actor:
-    return Actor(user=user, admin=user.is_superuser)
+    """The actor of a signed-in dashboard user, for pages and websockets alike."""
+    actor = session_actor(user)
+    if actor is None:
+        raise Http404("sign in first")
+    return actor
 
 
 def container_for(user, ref: str) -> Container:
@@ -33,7 +35,7 @@ def page(view):
     @login_required
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
-        with acting(request.user):
+        with acting(actor_of(request.user)):
             try:
                 return view(request, *args, **kwargs)
             except ApiError as e:

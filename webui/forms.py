@@ -1,8 +1,12 @@
 import shlex
 
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 
+from accounts.auth import client_address
+from accounts.errors import TooManyAttempts
 from accounts.models import Membership
+from accounts.services import check_password
 from engine.api.schemas import ContainerCreate
 
 RESTART_POLICIES = [
@@ -89,6 +93,31 @@ class RunForm(forms.Form):
             ExposedPorts={port: {} for port in d["ports"]} or None,
             HostConfig=host,
         )
+
+
+class LoginForm(AuthenticationForm):
+    """The sign-in form, with the password checked under the sign-in limits (accounts/)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Seconds to wait, once the limits refuse a check; the view answers 429.
+        self.retry_after: int | None = None
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if username is not None and password:
+            try:
+                self.user_cache = check_password(
+                    username, password, client_address(self.request), self.request
+                )
+            except TooManyAttempts as e:
+                self.retry_after = e.retry_after
+                raise forms.ValidationError(str(e), code="too_many_attempts") from None
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
 
 
 class TokenForm(forms.Form):

@@ -9,11 +9,7 @@ app_name = "webui"
 # page but the home page and sign-in lives under /ui/.
 urlpatterns = [
     path("", containers.container_list, name="home"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(template_name="webui/login.html"),
-        name="login",
-    ),
+    path("login/", accounts.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("ui/containers.json", containers.container_list_json, name="containers-json"),
     path("ui/containers/run/", containers.run, name="run"),
@@ -42,5 +38,15 @@ urlpatterns = [
     path("ui/teams/<str:name>/", accounts.team, name="team"),
     path(
         "ui/teams/<str:name>/members/<int:pk>/remove/", accounts.remove_member, name="member-remove"
+    ),
+    path(
+        "ui/teams/<str:name>/invitations/<int:pk>/cancel/",
+        accounts.cancel_invitation,
+        name="invitation-cancel",
+    ),
+    path(
+        "ui/invitations/<int:pk>/<str:answer>/",
+        accounts.answer_invitation,
+        name="invitation-answer",
     ),
 ]

@@ -14,7 +14,6 @@ from .handlers import HANDLERS
 
 log = logging.getLogger(__name__)
 OPEN_TIMEOUT = 10.0
-READ_LIMIT = 2 * wire.MAX_PAYLOAD
 STATUS = {NotFound: 404, InvalidInput: 400, Conflict: 409, RuntimeFailure: 500}
 
 
@@ -26,13 +25,13 @@ class StreamServer:
 
     async def listen_unix(self, path: Path) -> None:
         path.unlink(missing_ok=True)
-        server = await asyncio.start_unix_server(self._serve, str(path), limit=READ_LIMIT)
+        server = await asyncio.start_unix_server(self._serve, str(path), limit=wire.READ_LIMIT)
         os.chmod(path, 0o600)
         self._servers.append(server)
 
     async def listen_tcp(self, host: str, port: int) -> tuple[str, int]:
         server = await asyncio.start_server(
-            lambda r, w: self._serve(r, w, needs_token=True), host, port, limit=READ_LIMIT
+            lambda r, w: self._serve(r, w, needs_token=True), host, port, limit=wire.READ_LIMIT
         )
         self._servers.append(server)
         return server.sockets[0].getsockname()[:2]
@@ -55,6 +54,10 @@ class StreamServer:
                 await self._run(opening, reader, writer)
         except (ConnectionError, wire.ProtocolError):
             pass
+        except asyncio.CancelledError:
+            # The agent is stopping: what the client has not read is not waited for.
+            writer.transport.abort()
+            raise
         finally:
             self._streams.discard(task)
             writer.close()

@@ -25,6 +25,7 @@ from ..streams import endpoints
 from ..tasks.base import node_paths
 from ..tasks.networks import recover_node_network
 from .exits import after_exit, record
+from .rotation import rotate_logs_forever
 from .server import StreamServer
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,9 @@ class Agent:
         await sync_to_async(reconcile)(self.node)
         ready_file().write_text(str(os.getpid()))
         try:
-            await asyncio.gather(self.watch_exits(inotify), self.heartbeat())
+            await asyncio.gather(
+                self.watch_exits(inotify), self.heartbeat(), rotate_logs_forever()
+            )
         finally:
             await streams.close()
 

@@ -1,4 +1,8 @@
-"""The decorator every Engine API view wears: who is asking, version check, Docker errors."""
+"""The decorator every Engine API view wears: who is asking, version check, Docker errors.
+
+Who is asking and what their credential's scopes allow is decided in accounts/; this module
+asks it for every request and applies the route's scope (scopes.py).
+"""
 
 import functools
 import inspect
@@ -12,16 +16,21 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import BaseModel, ValidationError
 
+from accounts.actors import NODE_ADMIN, Actor, acting, session_actor
+from accounts.auth import actor_from_request_headers, client_address
+from accounts.errors import MissingScope, TooManyAttempts
+
 from ..errors import (
     ApiError,
     BadRequest,
     Forbidden,
     MethodNotAllowed,
+    TooManyRequests,
     Unauthorized,
     error_response,
 )
-from ..services.access import NODE_ADMIN, Actor
 from .schemas import describe
+from .scopes import required_scope
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +65,30 @@ def actor_for(request: HttpRequest) -> Actor:
     scope = getattr(request, "scope", {}) or {}
     if scope.get("dockyard.transport") == "unix":
         return NODE_ADMIN
-    from accounts.auth import user_from_request_headers
-
-    user = user_from_request_headers(request.headers)
-    if user is None and request.user.is_authenticated:
+    try:
+        actor = actor_from_request_headers(request.headers, client_address(request))
+    except TooManyAttempts as e:
+        raise TooManyRequests(str(e), headers={"Retry-After": str(e.retry_after)}) from None
+    if actor is None and request.user.is_authenticated:
         # A browser session: another site could make the browser send it, so unsafe
         # methods must prove they come from our own pages.
         if request.method not in SAFE_METHODS and _csrf.process_view(request, None, (), {}):
             raise Forbidden("CSRF verification failed: send the X-CSRFToken header")
-        user = request.user
-    if user is None:
+        actor = session_actor(request.user)
+    if actor is None:
         raise Unauthorized("authentication required: use a personal access token")
-    return Actor(user=user, admin=user.is_superuser)
+    return actor
+
+
+def check_scope(request: HttpRequest, actor: Actor) -> None:
+    """Refuse unless the actor's credential carries the scope this route and method need."""
+    match = request.resolver_match
+    needed = required_scope(match.url_name if match else None, request.method)
+    path = re.sub(r"^/v[0-9][0-9.]*/", "/", request.path)
+    try:
+        actor.require(needed, f"{request.method} {path}")
+    except MissingScope as e:
+        raise Forbidden(str(e)) from None
 
 
 def parse_body(request: HttpRequest, model: type[BaseModel], *, optional: bool = False):
@@ -129,16 +150,21 @@ def _failure(e: Exception) -> JsonResponse:
 
 
 def engine_view(*methods: str):
-    """Wrap a view taking (request, actor, **kwargs); works for sync and async views."""
+    """Wrap a view taking (request, actor, **kwargs); works for sync and async views.
+
+    The view runs as its actor (accounts.actors.acting), so audit entries written by model
+    signals name who did it, over the socket, TCP or the dashboard alike.
+    """
+    allowed = (*methods, "HEAD") if "GET" in methods and "HEAD" not in methods else methods
 
     def wrap(view):
         def prepare(request, kwargs) -> Actor:
-            if request.method not in methods and not (
-                request.method == "HEAD" and "GET" in methods
-            ):
+            if request.method not in allowed:
                 raise MethodNotAllowed(f"method {request.method} not allowed")
             check_version(kwargs.pop("version", None))
-            return actor_for(request)
+            actor = actor_for(request)
+            check_scope(request, actor)
+            return actor
 
         if inspect.iscoroutinefunction(view):
 
@@ -146,19 +172,26 @@ def engine_view(*methods: str):
             async def async_view(request, **kwargs):
                 try:
                     actor = await sync_to_async(prepare)(request, kwargs)
-                    return await view(request, actor, **kwargs)
+                    with acting(actor):
+                        return await view(request, actor, **kwargs)
                 except Exception as e:
                     return _failure(e)
 
-            return csrf_exempt(async_view)
+            wrapped = async_view
+        else:
 
-        @functools.wraps(view)
-        def sync_view(request, **kwargs):
-            try:
-                return view(request, prepare(request, kwargs), **kwargs)
-            except Exception as e:
-                return _failure(e)
+            @functools.wraps(view)
+            def sync_view(request, **kwargs):
+                try:
+                    actor = prepare(request, kwargs)
+                    with acting(actor):
+                        return view(request, actor, **kwargs)
+                except Exception as e:
+                    return _failure(e)
 
-        return csrf_exempt(sync_view)
+            wrapped = sync_view
+        # What the route walk in tests/engine/api/test_scopes.py reads.
+        wrapped.engine_methods = allowed
+        return csrf_exempt(wrapped)
 
     return wrap

@@ -6,7 +6,11 @@ from asgiref.sync import sync_to_async
 from django.http import JsonResponse, StreamingHttpResponse
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import BadRequest
+from accounts.auth import client_address
+from accounts.errors import TooManyAttempts
+from accounts.services import check_basic
+
+from ..errors import BadRequest, TooManyRequests
 from ..nodes import local_node
 from ..services import distribution as svc
 from .base import engine_view, int_param, parse_body, parse_filters
@@ -73,16 +77,20 @@ def search(request, actor):
     limit = min(max(int_param(request, "limit", 25) or 25, 1), MAX_SEARCH)
     official = parse_filters(request).get("is-official")
     wanted = official[0] in ("true", "1") if official else None
-    user = _registry_user(request) or actor.user
-    return JsonResponse(svc.search(term, limit, user, wanted), safe=False)
+    searcher = _registry_actor(request) or actor
+    return JsonResponse(svc.search(term, limit, searcher, wanted), safe=False)
 
 
-def _registry_user(request):
-    """The user named by X-Registry-Auth, when its credentials check out."""
-    from accounts.services import check_basic
+def _registry_actor(request):
+    """The actor of X-Registry-Auth, when its credentials check out.
 
+    A password here is a sign-in like any other, under the same limits (actor_for in base.py
+    turns TooManyAttempts into a 429).
+    """
     auth = svc.registry_auth(request.headers.get("X-Registry-Auth", ""))
     if not auth.get("username"):
         return None
-    principal = check_basic(auth["username"], auth.get("password", ""))
-    return principal.user if principal else None
+    try:
+        return check_basic(auth["username"], auth.get("password", ""), client_address(request))
+    except TooManyAttempts as e:
+        raise TooManyRequests(str(e), headers={"Retry-After": str(e.retry_after)}) from None

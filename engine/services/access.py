@@ -1,26 +1,19 @@
-"""Who is asking, and what they may see and do."""
+"""What an actor may see and do among the engine's objects.
 
-from dataclasses import dataclass
+Who the actor is (user, administrator or not, token scopes) is decided in accounts/; this
+module applies it to containers and to the host configuration they ask for.
+"""
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
+
+from accounts.actors import NODE_ADMIN, Actor
+from accounts.services import teammates
 
 from ..errors import Forbidden
 from ..models import Container
 from ..specs import seccomp_confined
 
-
-@dataclass(frozen=True)
-class Actor:
-    user: AbstractBaseUser | None
-    admin: bool
-
-    @property
-    def label(self) -> str:
-        return self.user.get_username() if self.user else "node-admin"
-
-
-NODE_ADMIN = Actor(user=None, admin=True)
+__all__ = ["NODE_ADMIN", "Actor", "check_host_config", "teammates", "visible_containers"]
 
 
 def visible_containers(actor: Actor) -> QuerySet[Container]:
@@ -28,18 +21,6 @@ def visible_containers(actor: Actor) -> QuerySet[Container]:
     if actor.admin:
         return qs
     return qs.filter(Q(owner=actor.user) | Q(owner__in=teammates(actor.user)))
-
-
-def teammates(user) -> QuerySet:
-    from django.contrib.auth import get_user_model
-
-    users = get_user_model().objects
-    try:
-        from accounts.models import Membership
-    except ImportError:
-        return users.none()
-    teams = Membership.objects.filter(user=user).values("team")
-    return users.filter(memberships__team__in=teams).distinct()
 
 
 def check_host_config(actor: Actor, host: dict) -> None:

@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from accounts.actors import Actor
 from runtime.errors import InvalidInput
 from runtime.images.reference import parse_reference
 
@@ -230,8 +231,10 @@ def local_tags(node: Node, repository: str, tag: str) -> list[str]:
 # --- search ----------------------------------------------------------------------------------
 
 
-def search(term: str, limit: int, user, is_official: bool | None = None) -> list[dict]:
-    """Repositories of the platform's registry whose name holds `term`, among those `user`
+def search(
+    term: str, limit: int, actor: Actor | None, is_official: bool | None = None
+) -> list[dict]:
+    """Repositories of the platform's registry whose name holds `term`, among those `actor`
     (None: anonymous) may pull, in Docker's search result shape."""
     from registry_app.names import PLATFORM_NAMESPACE
     from registry_app.permissions import visible_repositories
@@ -239,7 +242,7 @@ def search(term: str, limit: int, user, is_official: bool | None = None) -> list
     needle = term.strip().lower()
     prefix = f"{settings.DOCKYARD_REGISTRY}/"
     needle = needle.removeprefix(prefix)
-    found = visible_repositories(user).filter(name__icontains=needle).order_by("name")
+    found = visible_repositories(actor).filter(name__icontains=needle).order_by("name")
     rows = []
     for repository in found.iterator():
         official = (

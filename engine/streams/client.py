@@ -10,9 +10,8 @@ from ..errors import ApiError
 from . import endpoints, wire
 
 READY_TIMEOUT = 10.0
-# Input read from a client per frame; also the stream reader's buffer limit below.
+# Input read from a client per frame.
 CHUNK = 256 * 1024
-READ_LIMIT = 2 * wire.MAX_PAYLOAD
 # How often a hijacked connection whose client sent all its input is checked for a hang-up.
 HANG_UP_POLL = 0.5
 
@@ -36,7 +35,7 @@ class Stream:
     async def open(self) -> "Stream":
         try:
             self._reader, self._writer = await asyncio.wait_for(
-                endpoints.connect(self.node, READ_LIMIT), READY_TIMEOUT
+                endpoints.connect(self.node, wire.READ_LIMIT), READY_TIMEOUT
             )
             opening = {"kind": self.kind, "args": self.args}
             opening["token"] = endpoints.node_token(self.node)

@@ -26,6 +26,10 @@ OPEN, READY, END, ERROR, EOF, RESIZE = 0x10, 0x11, 0x12, 0x13, 0x20, 0x21
 HEADER = struct.Struct(">BxxxL")
 # The largest payload a peer accepts: a bound on what one frame can make the other side hold.
 MAX_PAYLOAD = 4 * 1024 * 1024
+# What a connection's reader holds before it stops reading the socket (asyncio pauses at twice
+# this): with the kernel's buffers, what a stream keeps in flight while its reader is behind.
+# A frame larger than this is still read whole.
+READ_LIMIT = 256 * 1024
 
 
 class ProtocolError(Exception):

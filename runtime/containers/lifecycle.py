@@ -182,7 +182,7 @@ def _spawn_conmon(paths: RuntimePaths, cid: str, spec: ContainerSpec) -> int:
         "-0",
         str(b),
         "-l",
-        f"k8s-file:{log_path(paths, cid)}",
+        "none:" if spec.log_driver == "none" else f"k8s-file:{log_path(paths, cid)}",
         "--exit-dir",
         str(exits_dir(paths)),
         # conmon would otherwise fsync the log at every exit; Docker does not either.

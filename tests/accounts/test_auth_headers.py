@@ -2,7 +2,7 @@ import base64
 
 import pytest
 
-from accounts.auth import principal_from_request_headers, user_from_request_headers
+from accounts.auth import actor_from_request_headers, user_from_request_headers
 from accounts.services import do_create_token
 
 
@@ -15,15 +15,15 @@ def test_it_reads_bearer_personal_access_tokens(alice):
     _, secret = do_create_token(alice, "cli", ["read"])
     assert user_from_request_headers({"Authorization": f"Bearer {secret}"}) == alice
     assert user_from_request_headers({"authorization": f"bearer {secret}"}) == alice
-    principal = principal_from_request_headers({"Authorization": f"Bearer {secret}"})
-    assert principal.scopes == {"read"}
+    actor = actor_from_request_headers({"Authorization": f"Bearer {secret}"})
+    assert actor.scopes == {"read"}
 
 
 @pytest.mark.django_db
 def test_it_reads_basic_credentials(alice):
     assert user_from_request_headers({"Authorization": basic("alice", "pw-secret-1")}) == alice
-    principal = principal_from_request_headers({"Authorization": basic("alice", "pw-secret-1")})
-    assert principal.scopes == {"read", "write", "admin"}
+    actor = actor_from_request_headers({"Authorization": basic("alice", "pw-secret-1")})
+    assert actor.scopes == {"read", "write", "admin"}
 
 
 @pytest.mark.django_db

@@ -103,8 +103,9 @@ def test_logs_after_exit_hold_every_byte(platform):
     try:
         code, count, digest, _ = docker_hashed(platform, "logs", n)
         assert (code, count, digest) == (0, SIZE, expected(PATTERN))
+        # 100 MiB is no whole number of lines: the last one is unfinished, as it was written.
         tail = platform.docker("logs", "--tail", "2", n)
-        assert tail.stdout == "0123456789abcdef\n0123456789abcdef\n"
+        assert tail.stdout == "0123456789abcdef\n01"
     finally:
         platform.docker("rm", "-f", n)
 

@@ -16,7 +16,7 @@ def registry_env(settings, tmp_path):
 
 @pytest.fixture
 def admin(db):
-    return User.objects.create_user("root", password="pw-secret-1", is_staff=True)
+    return User.objects.create_superuser("root", password="pw-secret-1")
 
 
 @pytest.fixture

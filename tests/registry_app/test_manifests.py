@@ -262,7 +262,7 @@ def test_it_creates_team_repositories_on_a_members_first_push(client, acme, bob,
 
 
 @pytest.mark.django_db
-def test_it_keeps_pushes_to_library_for_staff(client, alice, admin):
+def test_it_keeps_pushes_to_library_for_administrators(client, alice, admin):
     assert client.post("/v2/library/busybox/blobs/uploads/", **basic("alice")).status_code == 403
     push_image(client, "library/busybox", "latest", basic("root"))
     assert client.get("/v2/library/busybox/manifests/latest", **basic("alice")).status_code == 200

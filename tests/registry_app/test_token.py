@@ -58,7 +58,7 @@ def test_it_lets_anyone_pull_public_repositories(client, alice, charlie):
 
 
 @pytest.mark.django_db
-def test_it_keeps_library_writable_by_staff_only(client, alice, admin):
+def test_it_keeps_library_writable_by_administrators_only(client, alice, admin):
     assert granted(client, {}, "repository:library/busybox:pull,push") == ["pull"]
     assert granted(client, basic("alice"), "repository:library/busybox:pull,push") == ["pull"]
     assert granted(client, basic("root"), "repository:library/busybox:pull,push") == [

@@ -79,9 +79,10 @@ def test_it_shows_a_new_token_with_the_docker_config_snippet(client, alice):
 
 
 @pytest.mark.django_db
-def test_it_lets_a_team_admin_add_members_and_others_not(client, alice, acme, charlie):
+def test_it_lets_a_team_admin_invite_members_and_others_not(client, alice, acme, charlie):
     login(client, alice).post("/ui/teams/acme/", {"username": "charlie", "role": "read"})
-    assert acme.memberships.filter(user=charlie, role="read").exists()
+    assert acme.invitations.filter(user=charlie, role="read").exists()
+    assert not acme.memberships.filter(user=charlie).exists()
     bob = acme.memberships.get(role="write").user
     response = login(client, bob).post("/ui/teams/acme/", {"username": "bob", "role": "admin"})
     assert response.status_code == 404

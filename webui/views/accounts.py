@@ -2,24 +2,46 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model, update_session_auth_hash
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordChangeForm
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.errors import InvalidName, InvalidScope, NameTaken
+from accounts.errors import InvalidName, InvalidScope, NameTaken, NotAllowed, NotFound
 from accounts.models import AccessToken, Membership, Team
 from accounts.services import (
-    do_add_member,
+    do_accept_invitation,
+    do_cancel_invitation,
     do_create_team,
     do_create_token,
-    do_remove_member,
+    do_decline_invitation,
+    do_invite,
+    do_leave_or_remove,
     do_revoke_token,
+    is_team_admin,
+    pending_invitations,
+    teams_of,
+    visible_team,
 )
 
-from ..access import page
+from ..access import actor_of, page
 from ..audit import record
-from ..forms import MemberForm, TeamForm, TokenForm
+from ..forms import LoginForm, MemberForm, TeamForm, TokenForm
+
+
+class LoginView(auth_views.LoginView):
+    """Django's sign-in page, answering 429 with Retry-After while sign-ins are limited."""
+
+    form_class = LoginForm
+    template_name = "webui/login.html"
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.retry_after is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(form.retry_after)
+        return response
 
 
 @page
@@ -79,10 +101,6 @@ def revoke_token(request, pk):
     return redirect("webui:tokens")
 
 
-def _is_team_admin(user, team: Team) -> bool:
-    return user.is_superuser or team.memberships.filter(user=user, role="admin").exists()
-
-
 @page
 def teams(request):
     form = TeamForm(request.POST or None)
@@ -94,21 +112,26 @@ def teams(request):
         else:
             record(request.user, "team.create", team.name)
             return redirect("webui:team", name=team.name)
-    mine = Team.objects.filter(memberships__user=request.user).prefetch_related("memberships__user")
-    return render(request, "webui/teams.html", {"form": form, "teams": mine})
+    mine = teams_of(request.user).prefetch_related("memberships__user").order_by("name")
+    return render(
+        request,
+        "webui/teams.html",
+        {"form": form, "teams": mine, "invitations": pending_invitations(request.user)},
+    )
 
 
-def _team_for(user, name: str) -> Team:
-    team = get_object_or_404(Team, name=name)
-    if not user.is_superuser and not team.memberships.filter(user=user).exists():
-        raise Http404
-    return team
+def _team_for(request, name: str) -> Team:
+    try:
+        return visible_team(actor_of(request.user), name)
+    except NotFound:
+        raise Http404 from None
 
 
 @page
 def team(request, name):
-    team = _team_for(request.user, name)
-    admin = _is_team_admin(request.user, team)
+    team = _team_for(request, name)
+    actor = actor_of(request.user)
+    admin = is_team_admin(actor, team)
     form = MemberForm(request.POST or None)
     if request.method == "POST":
         if not admin:
@@ -118,24 +141,75 @@ def team(request, name):
             if user is None:
                 form.add_error("username", "no such user")
             else:
-                do_add_member(team, user, form.cleaned_data["role"])
-                record(request.user, "team.member", team.name, member=user.get_username())
+                made = do_invite(actor, team, user, form.cleaned_data["role"])
+                member = user.get_username()
+                if isinstance(made, Membership):
+                    record(request.user, "team.member", team.name, member=member, role=made.role)
+                    messages.success(request, f"{member} is a member ({made.role})")
+                else:
+                    record(request.user, "team.invite", team.name, member=member, role=made.role)
+                    messages.success(request, f"Invited {member}; they join once they accept")
                 return redirect("webui:team", name=team.name)
     memberships = team.memberships.select_related("user").order_by("user__username")
+    invitations = team.invitations.select_related("user").order_by("user__username")
     return render(
         request,
         "webui/team.html",
-        {"team": team, "memberships": memberships, "admin": admin, "form": form},
+        {
+            "team": team,
+            "memberships": memberships,
+            "invitations": invitations if admin else [],
+            "admin": admin,
+            "form": form,
+        },
     )
 
 
 @require_POST
 @page
 def remove_member(request, name, pk):
-    team = _team_for(request.user, name)
-    if not _is_team_admin(request.user, team):
-        raise Http404
+    team = _team_for(request, name)
     membership = get_object_or_404(Membership, pk=pk, team=team)
-    do_remove_member(team, membership.user)
+    try:
+        do_leave_or_remove(actor_of(request.user), team, membership.user)
+    except NotAllowed:
+        raise Http404 from None
     record(request.user, "team.unmember", team.name, member=membership.user.get_username())
+    if membership.user == request.user:
+        messages.success(request, f"You left {team.name}")
+        return redirect("webui:teams")
     return redirect("webui:team", name=team.name)
+
+
+@require_POST
+@page
+def cancel_invitation(request, name, pk):
+    team = _team_for(request, name)
+    try:
+        invitation = do_cancel_invitation(actor_of(request.user), team, pk)
+    except (NotAllowed, NotFound):
+        raise Http404 from None
+    record(request.user, "team.uninvite", team.name, member=invitation.user.get_username())
+    return redirect("webui:team", name=team.name)
+
+
+@require_POST
+@page
+def answer_invitation(request, pk, answer):
+    """The invited user accepts or declines; nobody else can see the invitation."""
+    try:
+        if answer == "accept":
+            membership = do_accept_invitation(request.user, pk)
+        elif answer == "decline":
+            invitation = do_decline_invitation(request.user, pk)
+        else:
+            raise NotFound(answer)
+    except NotFound:
+        raise Http404 from None
+    if answer == "accept":
+        record(request.user, "team.join", membership.team.name, role=membership.role)
+        messages.success(request, f"You joined {membership.team.name} ({membership.role})")
+        return redirect("webui:team", name=membership.team.name)
+    record(request.user, "team.decline", invitation.team.name)
+    messages.success(request, f"Declined the invitation to {invitation.team.name}")
+    return redirect("webui:teams")

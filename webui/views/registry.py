@@ -4,13 +4,13 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.models import Membership
+from accounts.services import teams_of
 from registry_app.errors import RegistryError
 from registry_app.models import Repository
 from registry_app.permissions import DELETE, allowed_actions, visible_repositories
 from registry_app.services import do_delete_manifest, do_set_visibility
 
-from ..access import page
+from ..access import actor_of, page
 from ..audit import record
 
 
@@ -21,9 +21,9 @@ def registry_host(request) -> str:
 @page
 def repositories(request):
     user = request.user
-    teams = Membership.objects.filter(user=user).values("team__name")
+    teams = teams_of(user).values("name")
     repos = (
-        visible_repositories(user)
+        visible_repositories(actor_of(user))
         .select_related("namespace")
         .annotate(tag_count=Count("tags"))
         .order_by("name")
@@ -39,10 +39,11 @@ def repositories(request):
 
 
 def _repository(user, name: str) -> tuple[Repository, frozenset[str]]:
-    repo = visible_repositories(user).filter(name=name).first()
+    actor = actor_of(user)
+    repo = visible_repositories(actor).filter(name=name).first()
     if repo is None:
         raise Http404
-    return repo, allowed_actions(user, name)
+    return repo, allowed_actions(actor, name)
 
 
 @page

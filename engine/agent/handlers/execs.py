@@ -36,20 +36,20 @@ async def handle_exec(ctx: StreamContext) -> None:
     RUNNING[a["exec_id"]] = proc
     await ctx.ready()
     feeder = asyncio.create_task(_feed_exec(ctx, proc, a.get("stdin")))
+    code = None
     try:
         outputs = [_pump(ctx, proc.stdout, wire.STDOUT)]
         if proc.stderr is not None:
             outputs.append(_pump(ctx, proc.stderr, wire.STDERR))
         await asyncio.gather(*outputs)
         code = await asyncio.to_thread(_finish_exec, a["exec_id"], proc)
-    except asyncio.CancelledError:
-        # The client is gone (a closed browser tab, a dropped connection): end the process
-        # rather than leave a shell running in the container with nobody at it.
-        await asyncio.shield(asyncio.to_thread(_hang_up, a["exec_id"], proc))
-        raise
     finally:
         RUNNING.pop(a["exec_id"], None)
         feeder.cancel()
+        if code is None:
+            # The client is gone (a closed browser tab, a dropped connection): end the
+            # process rather than leave a shell running in the container with nobody at it.
+            await asyncio.shield(asyncio.to_thread(_hang_up, a["exec_id"], proc))
     await ctx.end({"exit_code": code})
 
 

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from dockyard.launcher import ADMIN_PASSWORD_FILE
+from platformkit.files import ADMIN_PASSWORD_FILE
 
 
 class Command(BaseCommand):

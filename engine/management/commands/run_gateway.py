@@ -65,7 +65,10 @@ class Command(BaseCommand):
         uvloop.run(self._serve(path, options["tcp"]))
 
     async def _serve(self, path: Path, tcp: tuple[str, int] | None) -> None:
-        from dockyard.asgi import application
+        from channels.routing import get_default_application
+
+        # The project's ASGI app, by the name settings give it: apps do not import dockyard/.
+        application = get_default_application()
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

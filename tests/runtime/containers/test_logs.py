@@ -10,6 +10,7 @@ import pytest
 from runtime.containers import lifecycle
 from runtime.containers.logformat import parse_time
 from runtime.containers.logs import follow_output, read_log_chunks
+from runtime.errors import InvalidInput
 
 pytestmark = pytest.mark.privileged
 
@@ -151,3 +152,11 @@ def test_two_hundred_megabytes_without_a_limit_are_all_kept(runtime_paths, conta
     ]
     got = digests(read_log_chunks(runtime_paths, cid))
     assert got == {1: digest(repeated(line, size)), 2: digest(b"")}
+
+
+def test_a_container_with_the_none_driver_runs_and_keeps_no_log(runtime_paths, containers):
+    cid = containers("echo", "hi", start=True, log_driver="none")
+    assert lifecycle.wait(runtime_paths, cid, timeout=10).exit_code == 0
+    assert not list(runtime_paths.container(cid).glob("container.log*"))
+    with pytest.raises(InvalidInput):
+        read_log_chunks(runtime_paths, cid)
