@@ -2,13 +2,21 @@
 
 Each socket checks the container against the engine's own visibility rules, joins its user's
 group (a password change closes them all) and relays a node agent stream opened with
-engine.streams.client.Stream.
+engine.streams.client.Stream. Every send is awaited, and uvicorn's websocket `send`
+(websockets-sansio) waits while the connection's write buffer is over its high-water mark
+before it writes the message: a slow browser holds the relay, which stops reading its stream,
+and the agent waits in turn. The buffer holds at most one message past the mark.
+
+However a socket ends (the page closes it, the network drops, a handler fails), its streams
+are cancelled: the agent ends an exec's process when its stream goes.
 """
 
 import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -24,6 +32,7 @@ from engine.services.execs import do_create_exec, exec_stream_args
 from engine.streams.client import Stream
 
 from .access import actor_of, container_for
+from .batching import Batches, TextRuns
 from .rows import container_rows
 from .signals import user_group
 from .stats import StatsReader
@@ -31,17 +40,37 @@ from .stats import StatsReader
 # Close codes in the 4000 range, which browsers hand to the page as they are.
 DENIED, SESSION_CLOSED, IDLE, STREAM_ERROR = 4403, 4401, 4408, 4500
 LIST_STATS_LIMIT = 50
+# A followed log goes to the page at most once per LOG_INTERVAL, or sooner once LOG_BATCH
+# bytes wait: a container printing flat out costs the browser 20 messages a second, not one
+# per frame the agent read. LOG_BATCH is also all the relay holds while the browser is behind.
+LOG_BATCH = 256 * 1024
+LOG_INTERVAL = 0.05
 
 
 class DashboardSocket(AsyncWebsocketConsumer):
     """A signed-in user's socket; closed when their password changes."""
 
-    groups_joined: list[str]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tasks: list[asyncio.Task] = []
+        self.groups_joined: list[str] = []
+        self.ended = False
+
+    async def __call__(
+        self,
+        scope: dict,
+        receive: Callable[[], Awaitable[dict]],
+        send: Callable[[dict], Awaitable[None]],
+    ) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # A consumer whose handler failed never hears websocket.disconnect; what it
+            # opened on a node must end all the same.
+            await self.end()
 
     async def connect(self):
         self.user = self.scope.get("user")
-        self.tasks: list[asyncio.Task] = []
-        self.groups_joined = []
         if self.user is None or not self.user.is_authenticated:
             await self.close(DENIED)
             return
@@ -73,15 +102,23 @@ class DashboardSocket(AsyncWebsocketConsumer):
     async def session_close(self, message):
         await self.close(SESSION_CLOSED)
 
-    async def disconnect(self, code):
-        for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
-        for task in getattr(self, "tasks", []):
+    async def disconnect(self, code: int) -> None:
+        await self.end()
+
+    async def end(self) -> None:
+        """Cancel the socket's tasks and streams, then leave its groups; once only."""
+        if self.ended:
+            return
+        self.ended = True
+        for task in self.tasks:
             task.cancel()
-        for task in getattr(self, "tasks", []):
+        for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.stop()
+        for group in self.groups_joined:
+            with contextlib.suppress(Exception):
+                await self.channel_layer.group_discard(group, self.channel_name)
 
     async def stop(self) -> None:
         pass
@@ -162,12 +199,16 @@ class StreamSocket(DashboardSocket):
 
     async def relay(self) -> None:
         try:
-            async for message in self.stream.messages():
-                await self.forward(message)
+            await self.pump()
             await self.finished()
         except ApiError as e:
             await self.send_error(e.message)
         await self.close()
+
+    async def pump(self) -> None:
+        """Hand every message of the stream to `forward`, one send at a time."""
+        async for message in self.stream.messages():
+            await self.forward(message)
 
     async def forward(self, message: dict) -> None:
         raise NotImplementedError
@@ -181,7 +222,10 @@ class StreamSocket(DashboardSocket):
 
 
 class LogsSocket(StreamSocket):
-    """A container's log, followed: text frames of whole output chunks."""
+    """A container's log, followed: `{"kind": "log", "chunks": [[fd, text], ...]}` messages.
+
+    Chunks are batched (see LOG_BATCH); a batch keeps the order of stdout and stderr.
+    """
 
     async def start(self) -> None:
         c = await self.container()
@@ -199,11 +243,31 @@ class LogsSocket(StreamSocket):
         await self.accept()
         self.spawn(self.relay())
 
-    async def forward(self, message: dict) -> None:
-        data = message["data"].decode("utf-8", "replace")
-        await self.send(
-            text_data=json.dumps({"kind": "log", "fd": message.get("fd", 1), "data": data})
-        )
+    async def pump(self) -> None:
+        batches = Batches(LOG_BATCH, LOG_INTERVAL)
+        reader = asyncio.create_task(self._read(batches))
+        text = TextRuns()
+        try:
+            while chunks := await batches.take():
+                await self._send_runs(text.runs(chunks))
+            await self._send_runs(text.runs([], final=True))
+            # The reader is done: its error, if any, is the stream's.
+            await reader
+        finally:
+            reader.cancel()
+
+    async def _read(self, batches: Batches) -> None:
+        try:
+            async for fd, data in self.stream.frames():
+                # A frame may be up to 4 MiB; in slices, no message is much over LOG_BATCH.
+                for start in range(0, len(data), LOG_BATCH):
+                    await batches.put(fd, data[start : start + LOG_BATCH])
+        finally:
+            batches.end()
+
+    async def _send_runs(self, runs: list[list]) -> None:
+        if runs:
+            await self.send(text_data=json.dumps({"kind": "log", "chunks": runs}))
 
 
 class StatsSocket(StreamSocket):
@@ -271,8 +335,10 @@ class TerminalSocket(StreamSocket):
         suffix = f" with code {code}" if code is not None else ""
         await self.send(bytes_data=f"\r\n[process exited{suffix}]\r\n".encode())
 
-    async def receive(self, text_data=None, bytes_data=None):
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         self.last = time.monotonic()
+        if self.stream is None:
+            return
         if bytes_data is not None:
             await self.stream.write(bytes_data)
             return
@@ -280,9 +346,14 @@ class TerminalSocket(StreamSocket):
             message = json.loads(text_data or "")
         except ValueError:
             return
+        if not isinstance(message, dict):
+            return
         if message.get("type") == "resize":
-            rows, cols = int(message.get("rows", 0)), int(message.get("cols", 0))
-            if rows > 0 and cols > 0:
+            try:
+                rows, cols = int(message.get("rows", 0)), int(message.get("cols", 0))
+            except (TypeError, ValueError):
+                return
+            if 0 < rows < 10000 and 0 < cols < 10000:
                 await self.stream.resize(rows, cols)
         elif message.get("type") == "input":
             await self.stream.write(str(message.get("data", "")).encode())

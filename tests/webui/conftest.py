@@ -1,12 +1,19 @@
 """alice, bob (her teammate) and charlie (an outsider), in the ORM or on a whole platform."""
 
 import contextlib
+import http.cookiejar
 import os
 import secrets
 import shutil
+import time
+import urllib.error
+import urllib.request
+from http.client import HTTPResponse
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
+from websockets.sync.client import ClientConnection, connect
 
 from accounts.services import do_add_member, do_create_team
 from tests.conftest import PASSWORD
@@ -109,3 +116,73 @@ def signed_in(browser, web_platform):
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+class _KeepRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is the answer itself: the dashboard tells where things went with one."""
+
+    def redirect_request(self, *args, **kwargs) -> None:
+        return None
+
+
+class WebSession:
+    """A user signed in to the web process over plain HTTP, for tests without a browser."""
+
+    def __init__(self, base: str, username: str):
+        self.base = base
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.cookies), _KeepRedirects()
+        )
+        self.get("/login/").close()
+        status, _ = self.post("/login/", {"username": username, "password": PASSWORD})
+        assert status == 302, f"{username} could not sign in"
+
+    def cookie(self, name: str) -> str:
+        return next(c.value for c in self.cookies if c.name == name)
+
+    def get(self, path: str, timeout: float = 60) -> HTTPResponse:
+        return self.opener.open(self.base + path, timeout=timeout)
+
+    def post(self, path: str, form: dict[str, str]) -> tuple[int, str]:
+        """The status and Location of a form post, with the CSRF token the form would carry."""
+        data = urlencode({**form, "csrfmiddlewaretoken": self.cookie("csrftoken")}).encode()
+        try:
+            with self.opener.open(self.base + path, data, timeout=60) as answer:
+                return answer.status, answer.headers.get("Location", "")
+        except urllib.error.HTTPError as answer:
+            return answer.code, answer.headers.get("Location", "")
+
+    def run(self, command: str, tty: bool = False) -> str:
+        """Run a busybox container from the dashboard's form; answers its id."""
+        form = {"image": "busybox:latest", "command": command, "restart": "no"}
+        if tty:
+            form["tty"] = "on"
+        status, location = self.post("/ui/containers/run/", form)
+        assert status == 302, f"the run form answered {status}"
+        return location.rstrip("/").rsplit("/", 1)[1]
+
+    def socket(self, path: str, **query: str) -> ClientConnection:
+        """A websocket to the web process with this user's session."""
+        url = self.base.replace("http", "ws", 1) + path
+        if query:
+            url += "?" + urlencode(query)
+        cookie = f"sessionid={self.cookie('sessionid')}"
+        return connect(url, additional_headers={"Cookie": cookie}, max_size=None)
+
+
+@pytest.fixture
+def alice_web(web_platform) -> WebSession:
+    return WebSession(web_platform.web_url, "alice")
+
+
+def wait_until(check, timeout: float, what: str, every: float = 0.1):
+    """Poll `check` until it answers something truthy, which is returned; fails after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
+        time.sleep(every)

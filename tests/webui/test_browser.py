@@ -1,10 +1,11 @@
 """A person runs, watches, uses, stops and removes a container with the browser alone."""
 
 import re
+import time
 
 import pytest
 
-from .conftest import shot
+from .conftest import WebSession, shot, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.privileged]
 
@@ -121,3 +122,72 @@ def test_it_shows_the_other_pages(signed_in, web_platform, path, name):
     response = page.goto(f"{web_platform.web_url}{path}")
     assert response.status == 200
     shot(page, name)
+
+
+def test_the_logs_tab_keeps_up_with_a_fast_printing_container(signed_in, web_platform):
+    # About 100,000 numbered lines a second for some 12 s: bursts of 5,000 as fast as seq
+    # prints them, so the log on disk stays near 60 MB.
+    rounds, burst = 270, 5000
+    script = (
+        f"i=0; while [ $i -lt {rounds} ]; do seq $((i*{burst}+1)) $((i*{burst}+{burst})); "
+        "i=$((i+1)); sleep 0.04; done; echo printed-all; sleep 3600"
+    )
+    page = signed_in("alice")
+    session = WebSession(web_platform.web_url, "alice")
+    cid = session.run(f"sh -c '{script}'")
+
+    def printed() -> int:
+        last = web_platform.docker("logs", "--tail", "1", cid).stdout.strip()
+        return int(last) if last.isdigit() else rounds * burst + 1
+
+    def shown() -> int:
+        last = page.evaluate("document.querySelector('#log').lastElementChild?.textContent")
+        return int(last) if last and last.isdigit() else 0
+
+    page.goto(f"{web_platform.web_url}/ui/containers/{cid}/logs/")
+    wait_until(lambda: shown() > 0, 15, "the first lines on the page")
+    # While the container prints, the page catches up with where its log is.
+    for _ in range(3):
+        mark = printed()
+        assert mark <= rounds * burst, "the container printed everything before the check"
+        wait_until(lambda mark=mark: shown() >= mark, 5, f"line {mark} on the page")
+    assert page.locator("#log div").count() <= 5000
+    assert page.locator("#log-note").is_visible()
+    shot(page, "14-logs-fast")
+
+    # The page answers at once and a click on another tab works, while the printing goes on.
+    for _ in range(5):
+        started = time.monotonic()
+        page.evaluate("document.querySelectorAll('#log div').length")
+        assert time.monotonic() - started < 1.0
+    assert printed() <= rounds * burst, "the container printed everything before the click"
+    started = time.monotonic()
+    page.click(".tabs >> text=Processes")
+    page.wait_for_url(re.compile(r"/processes/$"), timeout=5000)
+    assert time.monotonic() - started < 3.0
+    assert printed() <= rounds * burst, "the container finished before the tab opened"
+
+    # Back on the Logs tab the newest lines show, through to the last one.
+    page.click(".tabs >> text=Logs")
+    page.wait_for_selector("#log >> text=printed-all", timeout=60000)
+    web_platform.docker("rm", "-f", cid)
+
+
+def test_closing_the_terminal_tab_ends_its_shell(signed_in, web_platform):
+    session = WebSession(web_platform.web_url, "alice")
+    cid = session.run("sleep 3600")
+    page = signed_in("alice")
+    page.goto(f"{web_platform.web_url}/ui/containers/{cid}/terminal/")
+    page.wait_for_selector("#term-status >> text=connected", timeout=15000)
+    page.click("#terminal")
+    page.keyboard.type("sleep 4242\n")
+
+    def top() -> str:
+        return web_platform.docker("top", cid).stdout
+
+    wait_until(lambda: "sleep 4242" in top(), 30, "sleep 4242 to run in the container")
+    shot(page, "15-terminal-before-close")
+    page.close()
+    wait_until(lambda: "sleep 4242" not in top(), 15, "the closed tab's shell to end")
+    assert "sleep 3600" in top()
+    web_platform.docker("rm", "-f", cid)

@@ -8,7 +8,14 @@ import tempfile
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib import messages
-from django.http import FileResponse, Http404, JsonResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -172,10 +179,16 @@ async def _container(request, cid):
     return await sync_to_async(container_for)(user, cid)
 
 
-async def download_logs(request, cid):
+async def download_logs(request: HttpRequest, cid: str) -> HttpResponseBase:
+    """The whole log as a file, streamed as the node reads it, with back-pressure.
+
+    The response has no length: a stream that fails part way raises out of the body, and the
+    server then drops the connection without the body's last chunk, so the browser reports a
+    failed download instead of keeping a shorter log.
+    """
     c = await _container(request, cid)
     args = {"cid": c.id, "stdout": True, "stderr": True, "follow": False}
-    args["timestamps"] = bool(request.GET.get("timestamps"))
+    args["timestamps"] = request.GET.get("timestamps") == "1"
     try:
         stream = await _stream(c, "logs", args)
     except StreamError as e:
