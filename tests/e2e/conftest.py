@@ -16,7 +16,8 @@ def platform(tmp_path_factory):
         pytest.skip("needs root, crun and the docker CLI")
     root = tmp_path_factory.mktemp("e2e-root")
     run = Path(os.environ["DOCKYARD_RUN_DIR"]) / f"e2e{secrets.token_hex(2)}"
-    with ephemeral_platform(root, run) as running:
+    services = ("redis", "worker", "agent", "gateway", "web")
+    with ephemeral_platform(root, run, services=services) as running:
         try:
             yield running
         finally:
