@@ -110,15 +110,32 @@ def test_logs_after_exit_hold_every_byte(platform):
         platform.docker("rm", "-f", n)
 
 
-def test_logs_follow_shows_every_line_once_up_to_the_last(platform):
+def test_logs_follow_shows_every_byte_once_up_to_the_last_line(platform):
     n = name()
-    script = "sleep 1; seq 1 400000; echo the-end"
+    script = f"sleep 1; {LINES}; echo; echo the-end"
     assert platform.docker("run", "-d", "--name", n, "busybox", "sh", "-c", script).returncode == 0
     try:
         code, count, digest, _ = docker_hashed(platform, "logs", "-f", n)
-        want = b"".join(b"%d\n" % i for i in range(1, 400001)) + b"the-end\n"
-        assert (code, count) == (0, len(want))
-        assert digest == hashlib.sha256(want).hexdigest()
+        body = (PATTERN * (SIZE // len(PATTERN) + 1))[:SIZE] + b"\nthe-end\n"
+        assert (code, count) == (0, len(body))
+        assert digest == hashlib.sha256(body).hexdigest()
+    finally:
+        platform.docker("rm", "-f", n)
+
+
+def test_rotated_logs_keep_the_newest_lines_in_order(platform):
+    n = name()
+    options = ["--log-opt", "max-size=1m", "--log-opt", "max-file=3"]
+    script = "for i in $(seq 1 6); do seq $((i*100000-99999)) $((i*100000)); sleep 0.6; done"
+    done = platform.docker("run", "--name", n, *options, "busybox", "sh", "-c", script)
+    assert done.returncode == 0, done.stderr
+    try:
+        lines = [int(x) for x in platform.docker("logs", n).stdout.split()]
+        # Older lines went with the files rotated away; what is kept runs on to the last line.
+        assert lines[-1] == 600000 and len(lines) < 600000
+        assert lines == list(range(lines[0], 600001))
+        config = platform.docker("inspect", "-f", "{{json .HostConfig.LogConfig}}", n).stdout
+        assert '"max-size":"1m"' in config and '"max-file":"3"' in config
     finally:
         platform.docker("rm", "-f", n)
 
