@@ -30,7 +30,8 @@ class Command(BaseCommand):
         present = {t for image in node.images.all() for t in image.tags}
         admin = self._admin()
         # A short-lived token: the admin's password is not known here, and is not needed.
-        token, secret = do_create_token(admin, "publish_base_images", ["write"])
+        # Writing library/ is an administrator's power, which only the admin scope carries.
+        token, secret = do_create_token(admin, "publish_base_images", ["write", "admin"])
         auth = {"username": admin.get_username(), "password": secret}
         try:
             for name in names:
