@@ -198,6 +198,9 @@ class HttpConnection(asyncio.Protocol):
         else:
             scope["server"] = tuple(transport.get_extra_info("sockname")[:2])
             scope["client"] = tuple(transport.get_extra_info("peername")[:2])
+            # Django's is_secure(), secure cookies and CSRF's origin checks go by the scheme.
+            if transport.get_extra_info("sslcontext") is not None:
+                scope["scheme"] = "https"
         return scope
 
     async def _run(self) -> None:
@@ -313,7 +316,7 @@ class HttpConnection(asyncio.Protocol):
         """
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(loop=loop)
-        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        protocol = _HalfOpenStreamProtocol(reader, loop=loop)
         self._transport.set_protocol(protocol)
         protocol.connection_made(self._transport)
         if self._reading_paused:
@@ -326,6 +329,14 @@ class HttpConnection(asyncio.Protocol):
         if self._eof:
             reader.feed_eof()
         return reader, asyncio.StreamWriter(self._transport, protocol, reader, loop)
+
+
+class _HalfOpenStreamProtocol(asyncio.StreamReaderProtocol):
+    def eof_received(self) -> bool:
+        super().eof_received()
+        # The client only stopped sending (stdin EOF); over TLS too (see tls.py), where
+        # asyncio's own answer would close the connection and lose the rest of the output.
+        return True
 
 
 class RequestCycle:
