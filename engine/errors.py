@@ -58,6 +58,7 @@ def error_response(status: int, message: str) -> JsonResponse:
 RUNTIME_KINDS: dict[str, type[ApiError]] = {
     "NotFound": NotFound,
     "Conflict": Conflict,
+    "Forbidden": Forbidden,
     "InvalidInput": BadRequest,
     "DigestMismatch": BadRequest,
     "RuntimeFailure": ApiError,

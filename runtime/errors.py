@@ -19,3 +19,7 @@ class InvalidInput(RuntimeFailure):
 
 class DigestMismatch(InvalidInput):
     """Content did not hash to the digest it claimed."""
+
+
+class Forbidden(RuntimeFailure):
+    """The caller may not have it: it reaches what the node keeps for itself (403)."""

@@ -92,6 +92,7 @@ def create(request, actor):
         gateway=(pool.Gateway or None) if pool else None,
         internal=body.Internal,
         labels=body.Labels or {},
+        ip_range=(pool.IPRange or None) if pool else None,
     )
     net = svc.do_create_network(actor, local_node(), spec)
     return JsonResponse({"Id": net.id, "Warning": ""}, status=201)

@@ -120,9 +120,13 @@ class NetworkSpec:
     gateway: str | None = None
     internal: bool = False
     labels: dict[str, str] = field(default_factory=dict)
+    ip_range: str | None = None
 
 
 def do_create_network(actor: Actor, node: Node, spec: NetworkSpec) -> Network:
+    """A user network. Its subnet becomes a route on the node, so the node checks it against
+    its own addresses and routes: only administrators may overlap those or go beyond the
+    private ranges, as only they may give a container the host's network."""
     default_network(node)
     if Network.objects.filter(node=node, name=spec.name).exists():
         raise Conflict(f"network with name {spec.name} already exists")
@@ -134,6 +138,8 @@ def do_create_network(actor: Actor, node: Node, spec: NetworkSpec) -> Network:
         spec.gateway,
         spec.internal,
         spec.labels,
+        spec.ip_range,
+        not actor.admin,
     )
     try:
         with transaction.atomic():

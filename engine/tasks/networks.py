@@ -120,9 +120,18 @@ def create_network(
     gateway: str | None,
     internal: bool,
     labels: dict,
+    ip_range: str | None = None,
+    confined: bool = True,
 ) -> dict:
+    """`confined` is for anyone but an administrator (see runtime.network.subnets)."""
     net = network_manager(paths).create_network(
-        name, subnet=subnet, gateway=gateway, internal=internal, labels=labels
+        name,
+        subnet=subnet,
+        gateway=gateway,
+        internal=internal,
+        labels=labels,
+        ip_range=ip_range,
+        confined=confined,
     )
     return net.to_dict()
 

@@ -77,6 +77,8 @@ class Firewall:
             self._chain("output", "output", "nat", -100),
             self._chain("postrouting", "postrouting", "nat", 100),
             self._chain("forward", "forward", "filter", 0),
+            # After conntrack and NAT (-100), so replies and DNAT show in `ct`.
+            self._chain("localnet", "prerouting", "filter", 0),
         ]
         local = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
         cmds.append(self._rule("prerouting", local, {"jump": {"target": "publish"}}))
@@ -129,6 +131,8 @@ class Firewall:
                     {"accept": None},
                 )
             )
+        if names:
+            cmds += self._localnet_guard(names)
         if len(names) > 1:
             # Networks are isolated from each other.
             cmds.append(
@@ -153,6 +157,32 @@ class Firewall:
             # Only replies and published ports come in from elsewhere.
             cmds.append(self._rule("forward", inbound, {"drop": None}))
         return cmds
+
+    def _localnet_guard(self, bridges: list[str]) -> list[dict]:
+        """Keep containers off the host's loopback (CVE-2020-8558).
+
+        The bridges set route_localnet (links.ensure_bridge) so that a published port answers
+        on 127.0.0.1; that also makes the kernel accept 127.0.0.0/8 arriving on a bridge. A
+        container could then send to 127.0.0.1 through its gateway and reach every service
+        the host binds to loopback only. What legitimately comes in for 127/8 is the reply
+        half of a loopback client's published-port connection (conntrack turns the masqueraded
+        address back into 127.0.0.1 before this chain sees it) or a DNAT someone set on
+        purpose. Nothing from a container carries a loopback source either; the kernel takes
+        one for its own address and refuses it, but not where accept_local is on (some
+        load-balancer and VRF setups turn it on for all links), and then a container would pass
+        for the host to services that trust 127.0.0.1.
+        """
+        from_bridge = _match(_meta("iifname"), {"set": bridges})
+        to_loopback = _match(_ip("daddr"), _prefix("127.0.0.0/8"))
+        replies = _match({"ct": {"key": "state"}}, ["established", "related"], op="in")
+        dnat = _match({"ct": {"key": "status"}}, "dnat", op="in")
+        from_loopback = _match(_ip("saddr"), _prefix("127.0.0.0/8"))
+        return [
+            self._rule("localnet", from_bridge, from_loopback, {"drop": None}),
+            self._rule("localnet", from_bridge, to_loopback, replies, {"accept": None}),
+            self._rule("localnet", from_bridge, to_loopback, dnat, {"accept": None}),
+            self._rule("localnet", from_bridge, to_loopback, {"drop": None}),
+        ]
 
     def apply(self, bridges: Iterable[BridgeRules], forwards: Iterable[Forward]) -> None:
         _run({"nftables": self.ruleset(bridges, forwards)})

@@ -11,9 +11,19 @@ from runtime.errors import Conflict, InvalidInput, RuntimeFailure
 
 
 def allocate(
-    pool: dict[str, Any], subnet: str, gateway: str, owner: str, requested: str | None = None
+    pool: dict[str, Any],
+    subnet: str,
+    gateway: str,
+    owner: str,
+    requested: str | None = None,
+    *,
+    ip_range: str | None = None,
 ) -> str:
-    """Reserve an address of `subnet` for `owner`; `pool` is one network's IPAM record."""
+    """Reserve an address of `subnet` for `owner`; `pool` is one network's IPAM record.
+
+    Automatic addresses come from `ip_range` when given; a requested one may be anywhere in
+    the subnet (as with Docker, which keeps the range for the addresses it picks itself).
+    """
     net = ipaddress.ip_network(subnet)
     used: dict[str, str] = pool.setdefault("allocated", {})
     if requested:
@@ -24,8 +34,13 @@ def allocate(
             raise Conflict(f"address {requested} is already in use")
         used[str(addr)] = owner
         return str(addr)
-    hosts = net.num_addresses - 2
     first = int(net.network_address) + 1
+    final = int(net.broadcast_address) - 1
+    if ip_range:
+        within = ipaddress.ip_network(ip_range)
+        first = max(first, int(within.network_address))
+        final = min(final, int(within.broadcast_address))
+    hosts = max(final - first + 1, 0)
     last = pool.get("last")
     start = (int(ipaddress.ip_address(last)) - first + 1) if last else 0
     for step in range(hosts):
@@ -34,7 +49,7 @@ def allocate(
             used[candidate] = owner
             pool["last"] = candidate
             return candidate
-    raise RuntimeFailure(f"no free address left in subnet {subnet}")
+    raise RuntimeFailure(f"no free address left in {ip_range or subnet}")
 
 
 def release(pool: dict[str, Any], address: str, owner: str) -> None:

@@ -64,7 +64,9 @@ def ensure_bridge(name: str, gateway: str, prefixlen: int) -> None:
             ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen)
         ipr.link("set", index=index, state="up")
     # Lets DNAT send 127.0.0.1-sourced packets (published ports reached via loopback)
-    # out through this bridge; postrouting masquerades them.
+    # out through this bridge; postrouting masquerades them. It also makes the kernel take
+    # 127.0.0.0/8 coming in on the bridge, which the firewall's localnet chain refuses
+    # (CVE-2020-8558).
     _sysctl(f"net/ipv4/conf/{name}/route_localnet", "1")
 
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from runtime.errors import Conflict, InvalidInput, NotFound, RuntimeFailure
+from runtime.errors import Conflict, Forbidden, InvalidInput, NotFound, RuntimeFailure
 from runtime.network import ipam, links, subnets
 from runtime.network.etcfiles import hosts_content, rewrite_in_place, write_etc_files
 from runtime.network.firewall import BridgeRules, Firewall, Forward
@@ -69,10 +69,9 @@ class NetworkManager:
         with self.state.locked() as snap:
             net = self._find(snap, DEFAULT_NETWORK)
             if net is None:
-                taken = subnets.host_networks() + subnets.nameservers() + self._subnets(snap)
-                subnet = subnets.pick_free(taken)
+                subnet = subnets.pick_free(subnets.taken_by_host() + self._subnets(snap))
                 net = self._new_config(
-                    DEFAULT_NETWORK, self.prefix + "0", str(subnet), None, False, {}
+                    DEFAULT_NETWORK, self.prefix + "0", str(subnet), None, None, False, {}
                 )
                 snap.networks[net.id] = net.to_dict()
             self._apply(snap)
@@ -85,20 +84,33 @@ class NetworkManager:
         gateway: str | None = None,
         internal: bool = False,
         labels: dict[str, str] | None = None,
+        ip_range: str | None = None,
+        *,
+        confined: bool = True,
     ) -> NetworkConfig:
+        """A user network. `confined` (anyone but an administrator): a requested subnet must be
+        private and clear of the host's addresses, routes and nameservers (see subnets)."""
         if not name or not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", name):
             raise InvalidInput(f"invalid network name {name!r}")
+        if subnet is None and (gateway or ip_range):
+            raise InvalidInput("a gateway or an ip-range needs a subnet to lie in")
         with self.state.locked() as snap:
             if self._find(snap, name, by_id=False) is not None:
                 raise Conflict(f"network with name {name} already exists")
             if subnet is None:
-                taken = subnets.host_networks() + subnets.nameservers() + self._subnets(snap)
-                subnet = str(subnets.pick_free(taken))
+                subnet = str(subnets.pick_free(subnets.taken_by_host() + self._subnets(snap)))
             else:
-                subnet = self._check_subnet(snap, subnet)
+                subnet = self._check_subnet(snap, subnet, confined)
             net_id = secrets.token_hex(32)
             net = self._new_config(
-                name, self._name("b", net_id), subnet, gateway, internal, labels or {}, net_id
+                name,
+                self._name("b", net_id),
+                subnet,
+                gateway,
+                ip_range,
+                internal,
+                labels or {},
+                net_id,
             )
             snap.networks[net.id] = net.to_dict()
             self._apply(snap)
@@ -132,6 +144,7 @@ class NetworkManager:
         bridge: str,
         subnet: str,
         gateway: str | None,
+        ip_range: str | None,
         internal: bool,
         labels: dict[str, str],
         net_id: str | None = None,
@@ -139,8 +152,17 @@ class NetworkManager:
         net = ipaddress.IPv4Network(subnet)
         if gateway is None:
             gateway = str(net.network_address + 1)
-        elif ipaddress.ip_address(gateway) not in net:
-            raise InvalidInput(f"gateway {gateway} is not in subnet {subnet}")
+        else:
+            gateway = str(self._address_in(net, gateway, "gateway"))
+        if ip_range:
+            try:
+                within = ipaddress.IPv4Network(ip_range, strict=False)
+            except ValueError as err:
+                raise InvalidInput(f"invalid ip-range {ip_range}: {err}") from None
+            # Inside the subnet, so it is held to what the subnet was checked against.
+            if not within.subnet_of(net):
+                raise InvalidInput(f"ip-range {within} is not in subnet {net}")
+            ip_range = str(within)
         return NetworkConfig(
             name=name,
             id=net_id or secrets.token_hex(32),
@@ -150,18 +172,33 @@ class NetworkManager:
             internal=internal,
             labels=dict(labels),
             created=datetime.now(UTC).isoformat(),
+            ip_range=ip_range or "",
         )
 
-    def _check_subnet(self, snap: Snapshot, subnet: str) -> str:
+    @staticmethod
+    def _address_in(net: ipaddress.IPv4Network, text: str, what: str) -> ipaddress.IPv4Address:
+        try:
+            addr = ipaddress.IPv4Address(text)
+        except ValueError:
+            raise InvalidInput(f"invalid {what} {text}: not an IPv4 address") from None
+        if addr not in net or addr in (net.network_address, net.broadcast_address):
+            raise InvalidInput(f"{what} {addr} is not a usable address of subnet {net}")
+        return addr
+
+    def _check_subnet(self, snap: Snapshot, subnet: str, confined: bool) -> str:
         try:
             net = ipaddress.IPv4Network(subnet, strict=False)
         except ValueError as err:
             raise InvalidInput(f"invalid subnet {subnet}: {err}") from None
         if net.prefixlen > 30:
             raise InvalidInput(f"subnet {subnet} is too small")
-        for other in self._subnets(snap):
-            if net.overlaps(other):
-                raise Conflict(f"subnet {net} overlaps with the subnet {other} of another network")
+        for data in snap.networks.values():
+            if net.overlaps(ipaddress.IPv4Network(data["subnet"])):
+                raise Forbidden(
+                    f"{subnets.POOL_OVERLAP}: {net} overlaps {data['subnet']} of network "
+                    f"{data['name']}"
+                )
+        subnets.check_reach(net, confined=confined)
         return str(net)
 
     @staticmethod
@@ -281,7 +318,12 @@ class NetworkManager:
             if self._endpoint(rec, net.id):
                 raise Conflict(f"container {container_id[:12]} is already on network {net.name}")
             address = ipam.allocate(
-                snap.ipam.setdefault(net.id, {}), net.subnet, net.gateway, container_id, ip
+                snap.ipam.setdefault(net.id, {}),
+                net.subnet,
+                net.gateway,
+                container_id,
+                ip,
+                ip_range=net.ip_range or None,
             )
             used = {e["ifname"] for e in rec["networks"]}
             ifname = next(f"eth{n}" for n in range(len(used) + 1) if f"eth{n}" not in used)
@@ -375,7 +417,12 @@ class NetworkManager:
         with self.state.locked() as snap:
             net = self._get(snap, network)
             return ipam.allocate(
-                snap.ipam.setdefault(net.id, {}), net.subnet, net.gateway, owner, ip
+                snap.ipam.setdefault(net.id, {}),
+                net.subnet,
+                net.gateway,
+                owner,
+                ip,
+                ip_range=net.ip_range or None,
             )
 
     def release_address(self, network: str, owner: str, ip: str) -> None:

@@ -14,6 +14,8 @@ class NetworkConfig:
     internal: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     created: str = ""
+    # Where automatic addresses come from (Docker's --ip-range); "" is the whole subnet.
+    ip_range: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

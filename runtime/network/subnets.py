@@ -1,13 +1,54 @@
-"""Choosing a subnet for a new network that nothing on the host already uses."""
+"""The host's own IPv4 address space, and which subnets a new network may take beside it.
+
+A bridge's subnet becomes a connected route on the host, and a route more specific than
+another wins: once a network holds a range, whatever the host (or a container of another
+tenant, routed through the host) sends to an address in it goes to that bridge, that is, to
+whoever runs a container there. A network on the host's LAN, its VPN's routes, its resolver
+or a cloud's metadata address (169.254.169.254) would capture that traffic. So new networks
+keep clear of every address, route and nameserver of the host; default subnets are picked
+among the ones nothing uses, as Docker picks them.
+"""
 
 import ipaddress
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from pyroute2 import IPRoute
 
-from runtime.errors import RuntimeFailure
+from runtime.errors import Forbidden, RuntimeFailure
 
 Network = ipaddress.IPv4Network
+
+# Docker's wording when a pool overlaps another; the CLI prints it as it is.
+POOL_OVERLAP = "Pool overlaps with other one on this address space"
+
+# Ranges that are never a link's subnet: their addresses are not unicast on a LAN (loopback,
+# multicast, "this network", class E and broadcast), or belong to each link on its own
+# (link-local, where clouds answer metadata and credentials requests).
+RESERVED: tuple[tuple[Network, str], ...] = (
+    (Network("0.0.0.0/8"), "the 'this network' range"),
+    (Network("127.0.0.0/8"), "the loopback range"),
+    (Network("169.254.0.0/16"), "the link-local range"),
+    (Network("224.0.0.0/4"), "the multicast range"),
+    (Network("240.0.0.0/4"), "the reserved range"),
+)
+
+# RFC 1918: the only ranges a non-administrator's network may take. Outside them a subnet
+# would capture the host's traffic to public addresses (its mirrors, registries, databases)
+# that it reaches through its default route, which no overlap check can see.
+PRIVATE: tuple[Network, ...] = (
+    Network("10.0.0.0/8"),
+    Network("172.16.0.0/12"),
+    Network("192.168.0.0/16"),
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A range the host uses, and what uses it (for the error a user reads)."""
+
+    network: Network
+    what: str
 
 
 def candidates() -> Iterator[Network]:
@@ -18,20 +59,37 @@ def candidates() -> Iterator[Network]:
         yield ipaddress.IPv4Network(f"10.{second}.0.0/16")
 
 
+def host_claims() -> list[Claim]:
+    """Every IPv4 address of the host (with its prefix) and every route but the default ones,
+    in every routing table: policy routing (a VPN's table, say) reaches as far as the main."""
+    found: list[Claim] = []
+    with IPRoute() as ipr:
+        names = {link["index"]: link.get("ifname") for link in ipr.get_links()}
+        for addr in ipr.get_addr(family=2):
+            cidr = f"{addr.get('address')}/{addr['prefixlen']}"
+            found.append(
+                Claim(
+                    Network(cidr, strict=False),
+                    f"the address {cidr} of {names.get(addr['index'], 'the host')}",
+                )
+            )
+        for route in ipr.get_routes(family=2):
+            if not route.get("dst") or route["dst_len"] == 0:
+                continue
+            cidr = f"{route.get('dst')}/{route['dst_len']}"
+            device = names.get(route.get("oif"))
+            found.append(
+                Claim(
+                    Network(cidr, strict=False),
+                    f"the host's route to {cidr}" + (f" on {device}" if device else ""),
+                )
+            )
+    return found
+
+
 def host_networks() -> list[Network]:
     """Networks of every IPv4 address and non-default route on the host."""
-    found: list[Network] = []
-    with IPRoute() as ipr:
-        for addr in ipr.get_addr(family=2):
-            found.append(
-                ipaddress.IPv4Network(f"{addr.get('address')}/{addr['prefixlen']}", strict=False)
-            )
-        for route in ipr.get_routes(family=2, table=254):
-            if route.get("dst") and route["dst_len"] > 0:
-                found.append(
-                    ipaddress.IPv4Network(f"{route.get('dst')}/{route['dst_len']}", strict=False)
-                )
-    return found
+    return [claim.network for claim in host_claims()]
 
 
 def nameservers(resolv_conf: str = "/etc/resolv.conf") -> list[Network]:
@@ -51,9 +109,40 @@ def nameservers(resolv_conf: str = "/etc/resolv.conf") -> list[Network]:
     return found
 
 
+def taken_by_host() -> list[Network]:
+    """What a default subnet must avoid on this host."""
+    return host_networks() + nameservers() + [net for net, _ in RESERVED]
+
+
 def pick_free(taken: Iterable[Network]) -> Network:
     busy = list(taken)
     for candidate in candidates():
         if not any(candidate.overlaps(other) for other in busy):
             return candidate
     raise RuntimeFailure("no free private subnet is left for a new network")
+
+
+def check_reach(subnet: Network, *, confined: bool) -> None:
+    """Refuse a requested subnet that would take addresses the host keeps for itself.
+
+    Nobody may take a reserved range. A confined caller (anyone but an administrator) may take
+    only private ranges clear of every address, route and nameserver of the host.
+    Administrators may overlap the host's routes, as Docker's users may: they already may
+    give a container the host's network, and a deliberate overlap (a part of a VPN's range,
+    say) is theirs to make.
+    """
+    for net, what in RESERVED:
+        if subnet.overlaps(net):
+            raise Forbidden(f"{POOL_OVERLAP}: {subnet} overlaps {what} {net}")
+    if not confined:
+        return
+    if not any(subnet.subnet_of(net) for net in PRIVATE):
+        ranges = ", ".join(str(net) for net in PRIVATE)
+        raise Forbidden(
+            f"subnet {subnet} is outside the private ranges ({ranges}): "
+            "other subnets are for administrators"
+        )
+    claims = host_claims() + [Claim(ns, f"the host's nameserver {ns[0]}") for ns in nameservers()]
+    for claim in claims:
+        if subnet.overlaps(claim.network):
+            raise Forbidden(f"{POOL_OVERLAP}: {subnet} overlaps {claim.what}")

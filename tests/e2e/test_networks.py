@@ -228,6 +228,20 @@ def test_connect_and_disconnect_a_running_container(platform):
         assert list(json.loads(networks_of)) == ["bridge"]
 
 
+def test_no_network_takes_the_hosts_loopback_or_a_pool_already_taken(platform):
+    """Docker's words, which the CLI prints as they are; even the node's administrator."""
+    loopback = platform.docker("network", "create", "--subnet", "127.0.0.0/24", name())
+    assert loopback.returncode != 0
+    assert "Pool overlaps with other one on this address space" in loopback.stderr
+    with networks(platform) as nets:
+        first = name()
+        nets.append(first)
+        ok(platform.docker("network", "create", "--subnet", "10.231.9.0/24", first))
+        clash = platform.docker("network", "create", "--subnet", "10.231.9.128/25", name())
+        assert clash.returncode != 0
+        assert "Pool overlaps with other one on this address space" in clash.stderr
+
+
 def test_network_ls_rm_and_prune(platform):
     keep, drop = name(), name()
     ok(platform.docker("network", "create", "--label", "team=web", keep))

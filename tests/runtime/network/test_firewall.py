@@ -42,3 +42,27 @@ def test_a_taken_subnet_is_skipped():
     taken = [ipaddress.IPv4Network("172.17.0.0/16"), ipaddress.IPv4Network("172.16.0.0/12")]
     assert str(pick_free(taken)) == "10.0.0.0/16"
     assert str(pick_free([ipaddress.IPv4Network("172.17.5.0/24")])) == "172.18.0.0/16"
+
+
+def test_loopback_is_closed_to_the_bridges_but_for_replies_and_dnat():
+    ruleset = Firewall("dyx").ruleset(
+        [
+            BridgeRules("dyx0", "172.17.0.0/16", False),
+            BridgeRules("dyxb1", "172.18.0.0/16", True),
+        ],
+        [],
+    )
+    (chain,) = [
+        c["add"]["chain"]
+        for c in ruleset
+        if "chain" in c.get("add", {}) and c["add"]["chain"]["name"] == "localnet"
+    ]
+    # After NAT (-100): the reply of a masqueraded loopback client is 127.0.0.1 again here.
+    assert (chain["hook"], chain["type"], chain["prio"]) == ("prerouting", "filter", 0)
+    spoofed, replies, dnat, rest = _rules(ruleset, "localnet")
+    for rule in (spoofed, replies, dnat, rest):
+        assert '{"set": ["dyx0", "dyxb1"]}' in rule
+    assert '"saddr"' in spoofed and '"127.0.0.0"' in spoofed and spoofed.endswith('{"drop": null}]')
+    assert '["established", "related"]' in replies and replies.endswith('{"accept": null}]')
+    assert '"status"' in dnat and '"dnat"' in dnat and dnat.endswith('{"accept": null}]')
+    assert '"daddr"' in rest and '"127.0.0.0"' in rest and rest.endswith('{"drop": null}]')

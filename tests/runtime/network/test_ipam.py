@@ -74,3 +74,16 @@ def test_it_gives_50_concurrent_allocations_distinct_addresses_that_survive_a_re
     assert again.allocate_address("web", "late") not in got
     with pytest.raises(Conflict):
         again.allocate_address("web", "thief", ip=got[0])
+
+
+def test_automatic_addresses_come_from_the_ip_range_and_requested_ones_from_the_subnet():
+    pool = {}
+    got = [
+        ipam.allocate(pool, "10.9.0.0/24", "10.9.0.1", f"c{i}", ip_range="10.9.0.0/30")
+        for i in range(2)
+    ]
+    # The subnet's own address and the gateway stay out, even inside the range.
+    assert got == ["10.9.0.2", "10.9.0.3"]
+    with pytest.raises(RuntimeFailure, match="no free address left in 10.9.0.0/30"):
+        ipam.allocate(pool, "10.9.0.0/24", "10.9.0.1", "c2", ip_range="10.9.0.0/30")
+    assert ipam.allocate(pool, "10.9.0.0/24", "10.9.0.1", "c3", "10.9.0.200") == "10.9.0.200"

@@ -5,7 +5,7 @@ import os
 import pytest
 from pyroute2 import IPRoute, netns
 
-from runtime.errors import Conflict, InvalidInput, NotFound
+from runtime.errors import Conflict, Forbidden, InvalidInput, NotFound
 from runtime.network import NetworkManager, PortBinding, links
 from runtime.network.subnets import host_networks
 from tests.runtime.network.conftest import fetch, pings, serving
@@ -185,7 +185,7 @@ def test_networks_are_named_uniquely_and_removed_only_when_unused(network):
     net = network.create_network("app")
     with pytest.raises(Conflict):
         network.create_network("app")
-    with pytest.raises(Conflict):
+    with pytest.raises(Forbidden, match="Pool overlaps with other one on this address space"):
         network.create_network("clash", subnet=net.subnet)
     with pytest.raises(Conflict):
         network.remove_network("bridge")
