@@ -36,6 +36,11 @@ class StreamContext:
             self.writer.write(wire.frame(fd, data[start : start + wire.MAX_PAYLOAD]))
             await self.writer.drain()
 
+    async def frame(self, frame: bytes) -> None:
+        """Send a frame made elsewhere (header included), with the same back-pressure."""
+        self.writer.write(frame)
+        await self.writer.drain()
+
     async def end(self, result: dict | None = None) -> None:
         await wire.send(self.writer, wire.control(wire.END, {"result": result}))
 

@@ -168,7 +168,10 @@ async def run_hijacked(
     pump = asyncio.create_task(_relay_input(stream, reader, writer, spec.get("stdin", False)))
     try:
         async for kind, data in stream.frames():
-            writer.write(data if tty else wire.frame(kind, data))
+            if tty:
+                writer.write(data)
+            else:
+                writer.writelines((wire.HEADER.pack(kind, len(data)), data))
             await writer.drain()
     except StreamError as e:
         await _tell(writer, tty, e.message)

@@ -13,10 +13,9 @@ from ...tasks.base import node_paths
 from ...tasks.networks import network_manager
 from ..context import StreamContext
 from ..statsjson import stats_json
+from . import conmon_output
 
 STREAMS = {"stdout": wire.STDOUT, "stderr": wire.STDERR}
-# Output packets taken from conmon before they are sent on as one frame.
-COALESCE = 256 * 1024
 
 
 async def handle_attach(ctx: StreamContext) -> None:
@@ -36,42 +35,14 @@ async def handle_attach(ctx: StreamContext) -> None:
     feeder = asyncio.create_task(_feed_stdin(ctx, sock, cid)) if a.get("stdin") else None
     wanted = {fd for name, fd in STREAMS.items() if a.get(name)}
     try:
-        async for fd, data in _output(sock):
+        async for fd, frame in conmon_output.frames(sock):
             if fd in wanted:
-                await ctx.data(data, fd)
+                await ctx.frame(frame)
     finally:
         if feeder is not None:
             feeder.cancel()
         sock.close()
     await ctx.end()
-
-
-async def _output(sock: socket.socket):
-    """(fd, data) from conmon's packets until it closes the socket, coalesced per stream."""
-    loop = asyncio.get_running_loop()
-    buf = bytearray(attach.OUTPUT_PACKET)
-    view = memoryview(buf)
-    while True:
-        size = await loop.sock_recv_into(sock, buf)
-        if size == 0:
-            return
-        fd, parts, total = attach.STREAMS.get(buf[0], wire.STDOUT), [bytes(view[1:size])], size
-        # Take what else is waiting without a loop pass per 8 KiB packet.
-        while total < COALESCE:
-            try:
-                size = sock.recv_into(buf)
-            except BlockingIOError:
-                break
-            if size == 0:
-                yield fd, b"".join(parts)
-                return
-            next_fd = attach.STREAMS.get(buf[0], wire.STDOUT)
-            if next_fd != fd:
-                yield fd, b"".join(parts)
-                fd, parts, total = next_fd, [], 0
-            parts.append(bytes(view[1:size]))
-            total += size
-        yield fd, b"".join(parts)
 
 
 async def _feed_stdin(ctx: StreamContext, sock: socket.socket, cid: str) -> None:
