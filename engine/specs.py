@@ -4,7 +4,10 @@ Pure functions: Docker's rules for merging a request with the image (entrypoint 
 environment, working dir, user, stop signal) live here and nowhere else.
 """
 
+from dataclasses import dataclass
+
 from runtime.containers.logconfig import log_options
+from runtime.containers.seccomp import parse_profile
 from runtime.errors import InvalidInput
 
 from .api.schemas import ContainerCreate, ExecCreate
@@ -63,24 +66,55 @@ def container_config(body: ContainerCreate, image_config: dict, cid: str) -> dic
 _NOT_APPLIED = {"apparmor": "unconfined", "label": "disable"}
 
 
-def seccomp_confined(host: dict) -> bool:
-    """False for Docker's `--security-opt seccomp=unconfined`; any option that cannot be
-    honoured is refused rather than ignored."""
-    confined = True
+UNCONFINED = "unconfined"
+
+
+@dataclass(frozen=True)
+class SeccompChoice:
+    """What a request's `--security-opt seccomp=...` asks for: the default profile (neither
+    field set), none at all, or a profile of its own in Docker's JSON format."""
+
+    unconfined: bool = False
+    profile: str = ""
+
+
+def _option(option: str) -> tuple[str, str]:
+    """Docker accepts `key=value` and the older `key:value`; a value may itself hold either
+    character (the CLI sends a seccomp profile's JSON whole), so the first one splits."""
+    cut = min((i for i in (option.find("="), option.find(":")) if i >= 0), default=len(option))
+    return option[:cut], option[cut + 1 :]
+
+
+def seccomp_choice(host: dict) -> SeccompChoice:
+    """The seccomp confinement a request asks for; any option that cannot be honoured is
+    refused rather than ignored."""
+    choice = SeccompChoice()
     for option in host.get("SecurityOpt") or []:
-        # Docker accepts `key=value` and the older `key:value`.
-        key, _, value = option.replace(":", "=", 1).partition("=")
-        if key == "seccomp" and value == "unconfined":
-            confined = False
+        key, value = _option(option)
+        if key == "seccomp" and value == UNCONFINED:
+            choice = SeccompChoice(unconfined=True)
+        elif key == "seccomp" and value in ("", "builtin"):
+            choice = SeccompChoice()
         elif key == "seccomp":
-            raise BadRequest(
-                "custom seccomp profiles are not supported: use the default or unconfined"
-            )
+            try:
+                parse_profile(value)
+            except InvalidInput as e:
+                raise BadRequest(str(e)) from None
+            choice = SeccompChoice(profile=value)
         elif key == "no-new-privileges" and value in ("", "true"):
             continue
         elif _NOT_APPLIED.get(key) != value:
             raise BadRequest(f'invalid --security-opt: "{option[:200]}"')
-    return confined
+    return choice
+
+
+def pids_limit(host: dict, default: int) -> int:
+    """The container's pids limit, 0 for none. Docker's API says -1 for unlimited; 0 and
+    null, which clients send when the user said nothing, take the platform's `default`."""
+    asked = host.get("PidsLimit") or 0
+    if asked < 0:
+        return 0
+    return asked or default
 
 
 def _log_options(host: dict) -> dict:
@@ -90,9 +124,9 @@ def _log_options(host: dict) -> dict:
         raise BadRequest(str(e)) from None
 
 
-def runtime_spec(config: dict, host: dict) -> dict:
+def runtime_spec(config: dict, host: dict, default_pids_limit: int = 0) -> dict:
     """Keyword arguments of runtime.containers.spec.ContainerSpec."""
-    pids = host.get("PidsLimit") or 0
+    seccomp = seccomp_choice(host)
     return {
         "args": [*(config.get("Entrypoint") or []), *config["Cmd"]],
         "env": config["Env"],
@@ -108,9 +142,10 @@ def runtime_spec(config: dict, host: dict) -> dict:
         "cpu_quota": host.get("CpuQuota", 0),
         "cpu_period": host.get("CpuPeriod", 0),
         "nano_cpus": host.get("NanoCpus", 0),
-        "pids_limit": pids if pids > 0 else 0,
+        "pids_limit": pids_limit(host, default_pids_limit),
         "privileged": host.get("Privileged", False),
-        "seccomp": seccomp_confined(host),
+        "seccomp": not seccomp.unconfined,
+        "seccomp_profile": seccomp.profile,
         "cap_add": host.get("CapAdd") or [],
         "cap_drop": host.get("CapDrop") or [],
         "readonly_rootfs": host.get("ReadonlyRootfs", False),

@@ -43,6 +43,10 @@ APT_PACKAGES = [
     "chromium",
     # Debian's python3 makes virtualenvs only with this.
     "python3-venv",
+    # The confinement tests build a static probe (tests/runtime/containers/probe.c) that
+    # makes the system calls a busybox image cannot.
+    "gcc",
+    "libc6-dev",
 ]
 STEPS = ["packages", "venv", "npm", "node", "images"]
 

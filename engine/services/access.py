@@ -4,6 +4,7 @@ Who the actor is (user, administrator or not, token scopes) is decided in accoun
 module applies it to containers and to the host configuration they ask for.
 """
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from accounts.actors import NODE_ADMIN, Actor
@@ -11,7 +12,7 @@ from accounts.services import teammates
 
 from ..errors import Forbidden
 from ..models import Container
-from ..specs import seccomp_confined
+from ..specs import seccomp_choice
 
 __all__ = ["NODE_ADMIN", "Actor", "check_host_config", "teammates", "visible_containers"]
 
@@ -33,8 +34,25 @@ def check_host_config(actor: Actor, host: dict) -> None:
         raise Forbidden("host bind mounts are for administrators")
     if host.get("CapAdd") or host.get("Devices"):
         raise Forbidden("added capabilities and devices are for administrators")
-    if not seccomp_confined(host):
+    seccomp = seccomp_choice(host)
+    if seccomp.unconfined:
         raise Forbidden("seccomp=unconfined is for administrators")
+    if seccomp.profile:
+        # A profile of one's own can allow what the default refuses (clone into new
+        # namespaces, keyctl, bpf), and telling a stricter one from a looser one is no
+        # simpler than writing it.
+        raise Forbidden("custom seccomp profiles are for administrators")
+    _check_pids_limit(host.get("PidsLimit") or 0)
     for mode in ("PidMode", "IpcMode", "UTSMode", "NetworkMode"):
         if host.get(mode) == "host":
             raise Forbidden(f"{mode}=host is for administrators")
+
+
+def _check_pids_limit(asked: int) -> None:
+    """A tenant's fork bomb must stop at the platform's default limit: a non-admin may ask
+    for a lower one, never for none or a higher one."""
+    default = settings.DOCKYARD_DEFAULT_PIDS_LIMIT
+    if asked < 0 and default > 0:
+        raise Forbidden("an unlimited pids limit is for administrators")
+    if default > 0 and asked > default:
+        raise Forbidden(f"a pids limit above {default} is for administrators")

@@ -3,6 +3,7 @@
 import re
 import secrets
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -85,7 +86,7 @@ def do_create_container(actor: Actor, node: Node, body: ContainerCreate, name: s
         tasks.create_container,
         cid,
         image.image_id,
-        runtime_spec(config, host),
+        runtime_spec(config, host, settings.DOCKYARD_DEFAULT_PIDS_LIMIT),
         networks.runtime(),
     )
     c = Container(

@@ -98,7 +98,9 @@ def create(
             (b / sub).mkdir()
         write_json_atomic(b / "lowerdirs.json", {"lowerdirs": [str(d) for d in lowerdirs]})
         write_json_atomic(b / "spec.json", spec.to_dict())
-        mounts.mount_overlay(lowerdirs, b / "upper", b / "work", b / "rootfs")
+        mounts.mount_overlay(
+            lowerdirs, b / "upper", b / "work", b / "rootfs", nodev=not spec.privileged
+        )
         config = build_oci_config(
             spec, b / "rootfs", cgroups.container_cgroup(cid), swap_accounting=_swap_accounting()
         )
@@ -134,7 +136,10 @@ def remount(paths: RuntimePaths, cid: str) -> None:
     if os.path.ismount(b / "rootfs"):
         return
     lower = json.loads((b / "lowerdirs.json").read_text())["lowerdirs"]
-    mounts.mount_overlay([Path(d) for d in lower], b / "upper", b / "work", b / "rootfs")
+    privileged = load_spec(paths, cid).privileged
+    mounts.mount_overlay(
+        [Path(d) for d in lower], b / "upper", b / "work", b / "rootfs", nodev=not privileged
+    )
 
 
 def _conmon_alive(pid: int, cid: str) -> bool:

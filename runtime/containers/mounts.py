@@ -8,10 +8,16 @@ from pathlib import Path
 from runtime.errors import RuntimeFailure
 
 MNT_DETACH = 2
+MS_NODEV = 4
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def mount_overlay(lowerdirs: list[Path], upper: Path, work: Path, target: Path) -> None:
+def mount_overlay(
+    lowerdirs: list[Path], upper: Path, work: Path, target: Path, *, nodev: bool = True
+) -> None:
+    """Mount the layers at `target`. `nodev` unless the container may use devices: a device
+    node that a container with CAP_MKNOD makes in its upper layer then cannot be opened, and
+    the only devices it reaches are those the OCI spec puts in its /dev."""
     for d in lowerdirs:
         if "," in str(d) or ":" in str(d):
             raise RuntimeFailure(f"layer path cannot be used in an overlay mount: {d}")
@@ -19,7 +25,8 @@ def mount_overlay(lowerdirs: list[Path], upper: Path, work: Path, target: Path) 
     options = f"lowerdir={lower},upperdir={upper},workdir={work}"
     if len(options) >= 4096:
         raise RuntimeFailure("too many image layers for one overlay mount")
-    rc = _libc.mount(b"overlay", str(target).encode(), b"overlay", 0, options.encode())
+    flags = MS_NODEV if nodev else 0
+    rc = _libc.mount(b"overlay", str(target).encode(), b"overlay", flags, options.encode())
     if rc != 0:
         err = ctypes.get_errno()
         raise RuntimeFailure(f"cannot mount container rootfs: {os.strerror(err)}")

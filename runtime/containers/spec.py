@@ -13,93 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from runtime.containers import seccomp
+from runtime.containers.capabilities import ALL_CAPS as ALL_CAPS
+from runtime.containers.capabilities import DEFAULT_CAPS as DEFAULT_CAPS
+from runtime.containers.capabilities import capabilities
+from runtime.containers.ocimounts import (
+    DEFAULT_DEVICES,
+    MASKED_PATHS,
+    READONLY_PATHS,
+    nodev_rootfs_hooks,
+    oci_mounts,
+)
 from runtime.errors import InvalidInput
-
-DEFAULT_CAPS = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-]
-
-ALL_CAPS = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-]
-
-MASKED_PATHS = [
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-]
-
-READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-
-# (path, type, major, minor): the nodes every container gets, as in Docker.
-DEFAULT_DEVICES = [
-    ("/dev/null", "c", 1, 3),
-    ("/dev/zero", "c", 1, 5),
-    ("/dev/full", "c", 1, 7),
-    ("/dev/random", "c", 1, 8),
-    ("/dev/urandom", "c", 1, 9),
-    ("/dev/tty", "c", 5, 0),
-]
-
-ETC_FILES = ("hosts", "hostname", "resolv.conf")
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_NOFILE = 1048576
@@ -152,6 +76,9 @@ class ContainerSpec:
     privileged: bool = False
     # Docker's `--security-opt seccomp=unconfined` turns it off; privileged ones have none.
     seccomp: bool = True
+    # A profile of one's own in Docker's JSON format (`--security-opt seccomp=<file>`), used
+    # in place of the default one; empty for the default.
+    seccomp_profile: str = ""
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
     readonly_rootfs: bool = False
@@ -258,26 +185,6 @@ def resolve_user(rootfs: Path, user: str) -> ProcessUser:
     return ProcessUser(uid=uid, gid=gid, additional_gids=extra, home=home)
 
 
-def _cap_name(cap: str) -> str:
-    cap = cap.strip().upper()
-    return cap if cap.startswith("CAP_") else "CAP_" + cap
-
-
-def capabilities(spec_privileged: bool, cap_add: list[str], cap_drop: list[str]) -> list[str]:
-    if spec_privileged:
-        return list(ALL_CAPS)
-    add = [_cap_name(c) for c in cap_add]
-    drop = [_cap_name(c) for c in cap_drop]
-    for c in add + drop:
-        if c != "CAP_ALL" and c not in ALL_CAPS:
-            raise InvalidInput(f"unknown capability: {c}")
-    caps = list(ALL_CAPS) if "CAP_ALL" in add else list(DEFAULT_CAPS)
-    caps += [c for c in add if c not in caps and c != "CAP_ALL"]
-    if "CAP_ALL" in drop:
-        caps = [c for c in caps if c in add]
-    return [c for c in caps if c not in drop]
-
-
 def process_env(env: list[str], tty: bool, hostname: str, home: str) -> list[str]:
     keys = {e.partition("=")[0] for e in env}
     out = []
@@ -307,84 +214,6 @@ def _rlimits(ulimits: list[Ulimit]) -> list[dict[str, Any]]:
         soft = min(soft, hard)
         out.append({"type": f"RLIMIT_{name.upper()}", "soft": soft, "hard": hard})
     return out
-
-
-def _mounts(spec: ContainerSpec) -> list[dict[str, Any]]:
-    sys_opts = ["nosuid", "noexec", "nodev", "ro"]
-    mounts: list[dict[str, Any]] = [
-        {"destination": "/proc", "type": "proc", "source": "proc", "options": sys_opts[:3]},
-        {
-            "destination": "/dev",
-            "type": "tmpfs",
-            "source": "tmpfs",
-            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
-        },
-        {
-            "destination": "/dev/pts",
-            "type": "devpts",
-            "source": "devpts",
-            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
-        },
-        {
-            "destination": "/dev/shm",
-            "type": "tmpfs",
-            "source": "shm",
-            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-        },
-        {
-            "destination": "/dev/mqueue",
-            "type": "mqueue",
-            "source": "mqueue",
-            "options": sys_opts[:3],
-        },
-        {
-            "destination": "/sys",
-            "type": "sysfs",
-            "source": "sysfs",
-            "options": sys_opts if not spec.privileged else sys_opts[:3],
-        },
-        {
-            "destination": "/sys/fs/cgroup",
-            "type": "cgroup",
-            "source": "cgroup",
-            "options": sys_opts[:3] + ["relatime", "ro"],
-        },
-    ]
-    for dst, opts in spec.tmpfs.items():
-        extra = [o for o in opts.split(",") if o] if opts else []
-        mounts.append(
-            {
-                "destination": dst,
-                "type": "tmpfs",
-                "source": "tmpfs",
-                "options": ["nosuid", "nodev", "noexec"] + extra,
-            }
-        )
-    if spec.etc_dir:
-        for name in ETC_FILES:
-            mounts.append(
-                {
-                    "destination": f"/etc/{name}",
-                    "type": "bind",
-                    "source": str(Path(spec.etc_dir) / name),
-                    "options": ["rbind", "rw", "rprivate"],
-                }
-            )
-    for bind in spec.binds:
-        parts = bind.split(":")
-        if len(parts) not in (2, 3) or not parts[0].startswith("/") or not parts[1].startswith("/"):
-            raise InvalidInput(f"invalid bind mount spec: {bind}")
-        opts = parts[2].split(",") if len(parts) == 3 else []
-        mode = "ro" if "ro" in opts else "rw"
-        mounts.append(
-            {
-                "destination": parts[1],
-                "type": "bind",
-                "source": parts[0],
-                "options": ["rbind", mode, "rprivate"],
-            }
-        )
-    return mounts
 
 
 def _resources(spec: ContainerSpec, swap_accounting: bool) -> dict[str, Any]:
@@ -460,7 +289,9 @@ def build_oci_config(
     if not spec.privileged:
         linux["maskedPaths"] = list(MASKED_PATHS)
         linux["readonlyPaths"] = list(READONLY_PATHS)
-        if spec.seccomp:
+        if spec.seccomp and spec.seccomp_profile:
+            linux["seccomp"] = seccomp.resolve(seccomp.parse_profile(spec.seccomp_profile), caps)
+        elif spec.seccomp:
             linux["seccomp"] = seccomp.default_profile(caps)
     process: dict[str, Any] = {
         "terminal": spec.tty,
@@ -478,9 +309,11 @@ def build_oci_config(
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": "rootfs", "readonly": spec.readonly_rootfs},
-        "mounts": _mounts(spec),
+        "mounts": oci_mounts(spec),
         "linux": linux,
     }
+    if not spec.privileged:
+        config["hooks"] = nodev_rootfs_hooks(rootfs, spec.readonly_rootfs)
     if spec.hostname:
         config["hostname"] = spec.hostname
     return config

@@ -68,6 +68,14 @@ def test_limits_pass_to_the_runtime():
     assert spec["memory"] == 64 << 20 and spec["pids_limit"] == 0 and spec["cpu_shares"] == 512
 
 
+@pytest.mark.parametrize(
+    ("asked", "default", "limit"),
+    [(None, 4096, 4096), (0, 4096, 4096), (64, 4096, 64), (-1, 4096, 0), (None, 0, 0), (99, 0, 99)],
+)
+def test_the_platform_s_pids_limit_applies_unless_the_request_names_one(asked, default, limit):
+    assert runtime_spec(config(), {"PidsLimit": asked}, default)["pids_limit"] == limit
+
+
 def test_exec_inherits_the_container_environment():
     body = ExecCreate(Cmd=["env"], Env=["X=1"])
     spec = exec_spec(body, config())
@@ -87,10 +95,24 @@ def test_seccomp_is_on_unless_asked_off():
     assert runtime_spec(config(), {"SecurityOpt": allowed})["seccomp"] is True
 
 
+def test_a_profile_of_one_s_own_reaches_the_runtime_whole():
+    # What the docker CLI sends for `--security-opt seccomp=profile.json`: the JSON itself,
+    # whose own colons and equals signs must not be taken for the option's separator.
+    profile = (
+        '{"defaultAction":"SCMP_ACT_ERRNO",'
+        '"syscalls":[{"names":["a=b:c"],"action":"SCMP_ACT_ALLOW"}]}'
+    )
+    spec = runtime_spec(config(), {"SecurityOpt": [f"seccomp={profile}"]})
+    assert spec["seccomp"] is True and spec["seccomp_profile"] == profile
+    for option in ("seccomp=builtin", "seccomp="):
+        assert runtime_spec(config(), {"SecurityOpt": [option]})["seccomp_profile"] == ""
+
+
 @pytest.mark.parametrize(
     ("option", "message"),
     [
-        ('seccomp={"defaultAction": "SCMP_ACT_ALLOW"}', "custom seccomp profiles"),
+        ('seccomp={"defaultAction": "SCMP_ACT_NOPE"}', "defaultAction"),
+        ("seccomp=/path/on/the/server.json", "decoding seccomp profile failed"),
         ("apparmor=docker-default", "invalid --security-opt"),
         ("no-new-privileges=false", "invalid --security-opt"),
     ],

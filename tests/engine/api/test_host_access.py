@@ -22,6 +22,12 @@ HOST_REACHING = [
     ({"UTSMode": "host"}, "UTSMode=host"),
     ({"NetworkMode": "host"}, "NetworkMode=host"),
     ({"Privileged": True}, "privileged containers"),
+    ({"SecurityOpt": ["seccomp=unconfined"]}, "seccomp=unconfined"),
+    # What `docker run --security-opt seccomp=profile.json` sends: the profile's JSON.
+    ({"SecurityOpt": ['seccomp={"defaultAction":"SCMP_ACT_ALLOW"}']}, "custom seccomp profiles"),
+    # A fork bomb must meet the platform's default pids limit (4096 in tests).
+    ({"PidsLimit": -1}, "unlimited pids limit"),
+    ({"PidsLimit": 4097}, "pids limit above 4096"),
 ]
 
 
@@ -50,9 +56,23 @@ def test_an_administrators_token_without_the_admin_scope_cannot_either(host_conf
     assert message in response.json()["message"]
 
 
-def test_an_administrators_admin_token_may():
+@pytest.mark.parametrize(
+    "host_config",
+    [
+        {"PidMode": "host"},
+        {"SecurityOpt": ['seccomp={"defaultAction":"SCMP_ACT_ALLOW"}']},
+        {"PidsLimit": -1},
+    ],
+)
+def test_an_administrators_admin_token_may(host_config):
     root = User.objects.create_superuser("root")
-    response = create(root, ["admin"], {"PidMode": "host"})
+    response = create(root, ["admin"], host_config)
     # Past the checks; this test node has no busybox to create it from.
     assert response.status_code == 404, response.content
     assert "No such image" in response.json()["message"]
+
+
+def test_a_user_may_ask_for_a_lower_pids_limit():
+    mallory = User.objects.create_user("mallory")
+    response = create(mallory, ["read", "write"], {"PidsLimit": 64})
+    assert response.status_code == 404, response.content

@@ -150,3 +150,25 @@ def test_specs_written_before_log_rotation_keep_their_whole_log():
     assert (spec.log_driver, spec.log_max_size, spec.log_max_files) == ("k8s-file", 0, 1)
     rotated = ContainerSpec(args=["a"], log_max_size=1000, log_max_files=3)
     assert ContainerSpec.from_dict(rotated.to_dict()) == rotated
+
+
+def test_seccomp_default_custom_or_none(rootfs):
+    default = config(rootfs)["linux"]["seccomp"]
+    assert default["defaultAction"] == "SCMP_ACT_ERRNO"
+    custom = '{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []}'
+    assert config(rootfs, seccomp_profile=custom)["linux"]["seccomp"] == {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [],
+    }
+    assert "seccomp" not in config(rootfs, seccomp=False)["linux"]
+    assert "seccomp" not in config(rootfs, privileged=True, seccomp_profile=custom)["linux"]
+    with pytest.raises(InvalidInput):
+        config(rootfs, seccomp_profile="{}")
+
+
+def test_the_rootfs_is_remounted_nodev_unless_privileged(rootfs):
+    (hook,) = config(rootfs)["hooks"]["createContainer"]
+    assert hook["args"][-3:] == ["-o", "remount,bind,nodev", str(rootfs)]
+    (hook,) = config(rootfs, readonly_rootfs=True)["hooks"]["createContainer"]
+    assert hook["args"][-2] == "remount,bind,nodev,ro"
+    assert "hooks" not in config(rootfs, privileged=True)
