@@ -79,9 +79,7 @@ def test_cve_2022_0185_cve_2024_1086_no_new_user_namespace_for_a_default_contain
     assert "CapEff" not in out
 
 
-def test_without_the_filter_the_same_clone_gives_every_capability(
-    runtime_paths, containers, probe
-):
+def test_without_the_filter_the_same_clone_gives_every_capability(runtime_paths, containers, probe):
     """The probe's control: unconfined, the clone goes through and its child holds all."""
     flags = CLONE_NEWUSER | CLONE_NEWNET
     out = probing(runtime_paths, containers, probe, f"/probe clone {flags}", seccomp=False)
@@ -89,9 +87,7 @@ def test_without_the_filter_the_same_clone_gives_every_capability(
     assert "child CapEff:\t000001ff" in out
 
 
-def test_cap_sys_admin_lifts_the_namespace_refusals_as_in_docker(
-    runtime_paths, containers, probe
-):
+def test_cap_sys_admin_lifts_the_namespace_refusals_as_in_docker(runtime_paths, containers, probe):
     out = probing(
         runtime_paths,
         containers,
@@ -148,9 +144,7 @@ def test_a_custom_profile_is_applied_in_place_of_the_default(runtime_paths, cont
     assert "Operation not permitted" in out
 
 
-def test_a_fork_bomb_stops_at_the_pids_limit_and_the_host_still_forks(
-    runtime_paths, containers
-):
+def test_a_fork_bomb_stops_at_the_pids_limit_and_the_host_still_forks(runtime_paths, containers):
     cid = containers("sh", "-c", "f() { f | f & }; f; sleep 300", pids_limit=64)
     lifecycle.start(runtime_paths, cid)
     group = cgroups.container_cgroup(cid)
