@@ -13,6 +13,7 @@ def relay(packets: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
     """Send (conmon stream byte, data) packets and read back the frames, as (stream, data)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     ours.setblocking(False)
+    theirs.setblocking(False)
 
     async def body():
         loop = asyncio.get_running_loop()
