@@ -179,6 +179,9 @@ DOCKYARD_TERMINAL_IDLE_TIMEOUT = env_int("DOCKYARD_TERMINAL_IDLE_TIMEOUT", 900)
 # Unpacked size allowed for a build context, an image archive or an imported tar: a gzip bomb
 # stops here instead of filling the disk.
 DOCKYARD_MAX_ARCHIVE_BYTES = env_int("DOCKYARD_MAX_ARCHIVE_BYTES", 10 * 1024**3)
+# The dashboard streams a file, or a directory as a tar, to the browser up to this many bytes
+# (never holding it in memory); bigger ones are refused with a message pointing at docker cp.
+DOCKYARD_DASHBOARD_MAX_DOWNLOAD = env_int("DOCKYARD_DASHBOARD_MAX_DOWNLOAD", 512 * 1024**2)
 # Processes (and threads) a container may have when its request names no limit, so one
 # tenant's fork bomb cannot take the host's pids; non-admins may only ask for less. 0: none.
 DOCKYARD_DEFAULT_PIDS_LIMIT = env_int("DOCKYARD_DEFAULT_PIDS_LIMIT", 4096)

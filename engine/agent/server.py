@@ -6,6 +6,7 @@ import logging
 import os
 from pathlib import Path
 
+from runtime.containers.archive import TooLarge
 from runtime.errors import Conflict, InvalidInput, NotFound, RuntimeFailure
 
 from ..streams import endpoints, wire
@@ -14,7 +15,8 @@ from .handlers import HANDLERS
 
 log = logging.getLogger(__name__)
 OPEN_TIMEOUT = 10.0
-STATUS = {NotFound: 404, InvalidInput: 400, Conflict: 409, RuntimeFailure: 500}
+# The first class an error is an instance of gives its status: subclasses come first.
+STATUS = {TooLarge: 413, NotFound: 404, InvalidInput: 400, Conflict: 409, RuntimeFailure: 500}
 
 
 class StreamServer:

@@ -183,6 +183,8 @@ def commit(request, actor):
         "comment": request.GET.get("comment", ""),
         "author": request.GET.get("author", ""),
         "created_by": "",
+        # Docker freezes the container for the commit unless asked `pause=0`.
+        "pause": flag(request, "pause", default=True),
         "tags": tags,
     }
     image = run_on_node(c.node, tasks.commit_container, c.id, c.image_id, options)

@@ -3,8 +3,8 @@
 from dataclasses import asdict
 
 from runtime.containers import archive, attach, lifecycle, logs, top
+from runtime.containers.commit import commit_container as commit
 from runtime.containers.spec import ContainerSpec
-from runtime.images.commit import commit
 from runtime.images.store import ImageStore
 from runtime.layers.changes import changes
 from runtime.paths import RuntimePaths
@@ -84,7 +84,16 @@ def container_path_stat(paths: RuntimePaths, cid: str, path: str) -> dict:
 
 
 @runtime_task
+def container_list_dir(paths: RuntimePaths, cid: str, path: str, limit: int) -> list[dict]:
+    return [asdict(e) for e in archive.list_directory(paths, cid, path, limit)]
+
+
+@runtime_task
+def container_tree_size(paths: RuntimePaths, cid: str, path: str, stop_after: int) -> int:
+    return archive.tree_size(paths, cid, path, stop_after)
+
+
+@runtime_task
 def commit_container(paths: RuntimePaths, cid: str, image_id: str, options: dict) -> dict:
-    store = ImageStore(paths)
-    image = commit(store, store.get(image_id), paths.container(cid) / "upper", **options)
-    return asdict(image)
+    # `pause` (Docker's default: true) freezes a running container while its layer is read.
+    return asdict(commit(paths, cid, image_id, **options))

@@ -1,22 +1,34 @@
 """`docker cp`: stat, read and write container paths as tar streams.
 
-All path work happens in a forked child chrooted into the container's rootfs mount, so
-a symlink or `..` inside the container resolves within it and can never reach a host
-file (CVE-2018-15664). Owners are numeric: no user database is consulted inside the
-chroot, which would load code from the container (CVE-2019-14271).
+Reads (stat, `docker cp` out, `docker export`, the dashboard's file browser) resolve the
+path a user names inside the container's root with openat2(RESOLVE_IN_ROOT) and walk below
+it one fd-relative component at a time without following symlinks, reading only inodes
+fstat called regular files (runtime.safefs explains why this and not a namespace-joining
+child). A running container that swaps a directory for a symlink to the host, or a file for
+a device node or FIFO, mid-read therefore gets its own symlink, device or FIFO back as a tar
+header, never host content (CVE-2018-15664).
+
+Writes (`docker cp` in) happen in a forked child chrooted into the container's rootfs
+mount, so a symlink or `..` inside the container resolves within it (CVE-2018-15664).
+Owners are numeric everywhere: no user database is consulted, which inside the chroot would
+load code from the container (CVE-2019-14271).
 """
 
+import errno
 import json
 import os
+import posixpath
 import stat
 import tarfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 
+from runtime import safefs
 from runtime.containers.lifecycle import remount, rootfs
 from runtime.containers.state import load_state
 from runtime.errors import InvalidInput, NotFound, RuntimeFailure
+from runtime.layers.tarstream import TarStream
 from runtime.paths import RuntimePaths
 
 CHUNK = 64 * 1024
@@ -31,6 +43,10 @@ GO_SETUID = 1 << 23
 GO_SETGID = 1 << 22
 GO_CHARDEV = 1 << 21
 GO_STICKY = 1 << 20
+
+
+class TooLarge(InvalidInput):
+    """What was asked for is over the size the caller allows."""
 
 
 @dataclass
@@ -77,24 +93,6 @@ def _container_path(path: str) -> str:
     if not path:
         raise InvalidInput("path must not be empty")
     return path if path.startswith("/") else "/" + path
-
-
-def _stat_here(path: str) -> dict:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        raise NotFound(f"Could not find the file {path} in container") from None
-    target = os.path.realpath(path) if stat.S_ISLNK(st.st_mode) else ""
-    name = os.path.basename(path.rstrip("/")) or "/"
-    return asdict(
-        PathStat(
-            name=name,
-            size=st.st_size,
-            mode=go_file_mode(st.st_mode),
-            mtime=_rfc3339(st.st_mtime),
-            link_target=target,
-        )
-    )
 
 
 _ERRORS = {"NotFound": NotFound, "InvalidInput": InvalidInput}
@@ -154,18 +152,86 @@ def _collect(pid: int, result_fd: int) -> object:
     )
 
 
-def stat_path(paths: RuntimePaths, cid: str, path: str) -> PathStat:
-    path = _container_path(path)
-    r, w = os.pipe()
+def _open_rootfs(paths: RuntimePaths, cid: str) -> int:
+    """An O_PATH fd of the container's rootfs mount, the root every read resolves in."""
+    load_state(paths, cid)
+    remount(paths, cid)
+    return safefs.open_root(rootfs(paths, cid))
+
+
+def _resolve(root_fd: int, path: str, follow_last: bool = False) -> int:
     try:
-        pid = _run_chrooted(paths, cid, lambda keep: _stat_here(path), [w])
+        return safefs.resolve(root_fd, path, follow_last)
+    except OSError as err:
+        if err.errno in (errno.ENOENT, errno.ENOTDIR, errno.EXDEV):
+            raise NotFound(f"Could not find the file {path} in container") from None
+        if err.errno == errno.ELOOP:
+            raise InvalidInput(f"{path}: too many levels of symbolic links") from None
+        raise
+
+
+def _in_container(root_fd: int, fd: int) -> str:
+    """The container path of an fd resolved under `root_fd`."""
+    root, where = safefs.host_path(root_fd), safefs.host_path(fd)
+    if where == root:
+        return "/"
+    return where[len(root) :] if where.startswith(root + "/") else ""
+
+
+def _link_target(root_fd: int, path: str) -> str:
+    """Where the symlink `path` leads in the container, like realpath(): resolved whole
+    when it can be, else (a dangling link) its target joined to its resolved directory."""
+    try:
+        fd = safefs.resolve(root_fd, path, follow_last=True)
+    except OSError:
+        parent, name = posixpath.split(path.rstrip("/"))
+        try:
+            fd = safefs.resolve(root_fd, parent or "/", follow_last=True)
+        except OSError:
+            return posixpath.normpath(path)
+        try:
+            base = _in_container(root_fd, fd)
+            target = os.readlink(name, dir_fd=fd)
+        except OSError:
+            return posixpath.normpath(path)
+        finally:
+            os.close(fd)
+        return posixpath.normpath(posixpath.join(base, target))
+    try:
+        return _in_container(root_fd, fd)
     finally:
-        os.close(w)
-    return PathStat(**_collect(pid, r))
+        os.close(fd)
 
 
-def _tarinfo(path: str, arcname: str) -> tarfile.TarInfo:
-    st = os.lstat(path)
+def _path_stat(root_fd: int, path: str, fd: int) -> PathStat:
+    st = os.fstat(fd)
+    return PathStat(
+        name=os.path.basename(path.rstrip("/")) or "/",
+        size=st.st_size,
+        mode=go_file_mode(st.st_mode),
+        mtime=_rfc3339(st.st_mtime),
+        link_target=_link_target(root_fd, path) if stat.S_ISLNK(st.st_mode) else "",
+    )
+
+
+def stat_path(paths: RuntimePaths, cid: str, path: str) -> PathStat:
+    """What `docker cp` and HEAD /archive report of `path` (the symlink itself, not its
+    target, for a symlink)."""
+    path = _container_path(path)
+    root = _open_rootfs(paths, cid)
+    try:
+        fd = _resolve(root, path)
+        try:
+            return _path_stat(root, path, fd)
+        finally:
+            os.close(fd)
+    finally:
+        os.close(root)
+
+
+def _tarinfo(arcname: str, st: os.stat_result, fd: int) -> tarfile.TarInfo | None:
+    """The header of one entry; None for a socket, which tar cannot hold (Docker skips
+    them too)."""
     info = tarfile.TarInfo(arcname)
     info.mode = stat.S_IMODE(st.st_mode)
     info.uid, info.gid = st.st_uid, st.st_gid
@@ -176,87 +242,182 @@ def _tarinfo(path: str, arcname: str) -> tarfile.TarInfo:
     elif kind == stat.S_IFDIR:
         info.type = tarfile.DIRTYPE
     elif kind == stat.S_IFLNK:
-        info.type, info.linkname = tarfile.SYMTYPE, os.readlink(path)
+        info.type, info.linkname = tarfile.SYMTYPE, safefs.readlink(fd)
     elif kind == stat.S_IFIFO:
         info.type = tarfile.FIFOTYPE
     elif kind in (stat.S_IFCHR, stat.S_IFBLK):
         info.type = tarfile.CHRTYPE if kind == stat.S_IFCHR else tarfile.BLKTYPE
         info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
     else:
-        raise InvalidInput(f"cannot archive {path}: unsupported file type")
+        return None
     return info
 
 
-def _write_tar(path: str, out_fd: int) -> None:
-    base = os.path.basename(path.rstrip("/")) or "."
-    with (
-        os.fdopen(out_fd, "wb", buffering=CHUNK) as out,
-        tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar,
-    ):
-        entries = [(path, base)]
-        if stat.S_ISDIR(os.lstat(path).st_mode):
-            for dirpath, dirnames, filenames in os.walk(path):
-                dirnames.sort()
-                rel = os.path.relpath(dirpath, path)
-                for name in dirnames + sorted(filenames):
-                    arc = os.path.normpath(os.path.join(base, rel, name))
-                    entries.append((os.path.join(dirpath, name), arc))
-        for src, arc in entries:
-            info = _tarinfo(src, arc)
-            if info.type == tarfile.REGTYPE:
-                with open(src, "rb") as f:
-                    tar.addfile(info, f)
-            else:
-                tar.addfile(info)
-
-
-def get_archive(paths: RuntimePaths, cid: str, path: str) -> tuple[PathStat, Iterator[bytes]]:
-    """Stat `path` and stream it (a file, or a directory tree) as a tar archive."""
-    path = _container_path(path)
-    meta_r, meta_w = os.pipe()
-    data_r, data_w = os.pipe()
-
-    def work(keep: list[int]) -> dict:
-        info = _stat_here(path)
-        os.write(keep[0], json.dumps({"ok": info}).encode())
-        os.close(keep[0])
-        _write_tar(path, keep[1])
-        os._exit(0)
-
+def _member(tar: TarStream, arcname: str, fd: int, st: os.stat_result) -> Iterator[bytes]:
+    info = _tarinfo(arcname, st, fd)
+    if info is None:
+        return
+    if info.type != tarfile.REGTYPE:
+        # Devices and FIFOs are headers only: they were never opened, only fstat'ed.
+        yield from tar.member(info)
+        return
+    content = safefs.open_regular(fd)
     try:
-        pid = _run_chrooted(paths, cid, work, [meta_w, data_w])
+        yield from tar.member(info, safefs.read_exactly(content, info.size, CHUNK))
     finally:
-        os.close(meta_w)
-        os.close(data_w)
+        os.close(content)
+
+
+def _members(tar: TarStream, fd: int, base: str) -> Iterator[bytes]:
+    st = os.fstat(fd)
+    yield from _member(tar, base, fd, st)
+    if stat.S_ISDIR(st.st_mode):
+        for entry in safefs.walk(fd):
+            arcname = entry.rel if base == "." else f"{base}/{entry.rel}"
+            yield from _member(tar, arcname, entry.fd, entry.st)
+    yield tar.end()
+
+
+def _capped(pieces: Iterator[bytes], what: str, max_bytes: int | None) -> Iterator[bytes]:
+    sent = 0
+    for piece in pieces:
+        sent += len(piece)
+        if max_bytes is not None and sent > max_bytes:
+            raise TooLarge(f"{what} is larger than the {max_bytes} bytes allowed")
+        yield piece
+
+
+def _owning(fd: int, pieces: Iterator[bytes]) -> Iterator[bytes]:
+    """`pieces`, closing `fd` once they end, fail or are abandoned."""
     try:
-        info = PathStat(**_collect_meta(meta_r))
-    except BaseException:
-        os.close(data_r)
-        os.waitpid(pid, 0)
-        raise
+        yield from pieces
+    finally:
+        os.close(fd)
 
-    def stream() -> Iterator[bytes]:
+
+def get_archive(
+    paths: RuntimePaths, cid: str, path: str, max_bytes: int | None = None
+) -> tuple[PathStat, Iterator[bytes]]:
+    """Stat `path` and stream it (a file, or a directory tree) as a tar archive.
+
+    The path resolves inside the container's root; the walk below it never follows a
+    symlink and reads only regular files (runtime.safefs). Past `max_bytes` of tar the
+    stream raises TooLarge.
+    """
+    path = _container_path(path)
+    root = _open_rootfs(paths, cid)
+    try:
+        fd = _resolve(root, path)
         try:
-            while chunk := os.read(data_r, CHUNK):
-                yield chunk
+            info = _path_stat(root, path, fd)
+        except BaseException:
+            os.close(fd)
+            raise
+    finally:
+        os.close(root)
+    base = os.path.basename(path.rstrip("/")) or "."
+    if base == "..":
+        base = "."
+    tar = TarStream()
+    return info, _owning(fd, _capped(_members(tar, fd, base), path, max_bytes))
+
+
+def open_file(
+    paths: RuntimePaths, cid: str, path: str, max_bytes: int | None = None
+) -> tuple[PathStat, Iterator[bytes]]:
+    """The content of the regular file at `path` (symlinks followed inside the container),
+    for a download of that one file; a file over `max_bytes` raises TooLarge up front."""
+    path = _container_path(path)
+    root = _open_rootfs(paths, cid)
+    try:
+        fd = _resolve(root, path, follow_last=True)
+    finally:
+        os.close(root)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidInput(f"{path} is not a regular file")
+        if max_bytes is not None and st.st_size > max_bytes:
+            raise TooLarge(f"{path} is {st.st_size} bytes, over the {max_bytes} allowed")
+        content = safefs.open_regular(fd)
+    finally:
+        os.close(fd)
+    info = PathStat(
+        name=os.path.basename(path.rstrip("/")),
+        size=st.st_size,
+        mode=go_file_mode(st.st_mode),
+        mtime=_rfc3339(st.st_mtime),
+        link_target="",
+    )
+    return info, _owning(content, safefs.read_exactly(content, st.st_size, CHUNK))
+
+
+@dataclass
+class DirEntry:
+    name: str
+    mode: int
+    size: int
+    link_target: str
+
+
+def list_directory(paths: RuntimePaths, cid: str, path: str, limit: int) -> list[DirEntry]:
+    """The first `limit` entries (by name) of the directory `path`, for the file browser."""
+    path = _container_path(path)
+    root = _open_rootfs(paths, cid)
+    try:
+        fd = _resolve(root, path, follow_last=True)
+    finally:
+        os.close(root)
+    try:
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise InvalidInput(f"{path} is not a directory")
+        listing = safefs.open_dir(fd)
+        try:
+            names = sorted(os.listdir(listing))[:limit]
         finally:
-            os.close(data_r)
-            _, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise RuntimeFailure(f"reading {path} from the container failed")
+            os.close(listing)
+        found = []
+        for name in names:
+            try:
+                entry = safefs.child(fd, name)
+            except OSError:
+                continue
+            try:
+                st = os.fstat(entry)
+                link = safefs.readlink(entry) if stat.S_ISLNK(st.st_mode) else ""
+            finally:
+                os.close(entry)
+            found.append(DirEntry(name=name, mode=st.st_mode, size=st.st_size, link_target=link))
+        return found
+    finally:
+        os.close(fd)
 
-    return info, stream()
+
+def tree_size(paths: RuntimePaths, cid: str, path: str, stop_after: int) -> int:
+    """About how many bytes the tar of `path` takes (headers and padded content, without
+    PAX records); counting stops once past `stop_after`."""
+    path = _container_path(path)
+    root = _open_rootfs(paths, cid)
+    try:
+        fd = _resolve(root, path)
+    finally:
+        os.close(root)
+    try:
+        st = os.fstat(fd)
+        total = _tar_cost(st)
+        if stat.S_ISDIR(st.st_mode):
+            for entry in safefs.walk(fd):
+                total += _tar_cost(entry.st)
+                if total > stop_after:
+                    break
+        return total
+    finally:
+        os.close(fd)
 
 
-def _collect_meta(fd: int) -> dict:
-    data = b""
-    while chunk := os.read(fd, CHUNK):
-        data += chunk
-    os.close(fd)
-    reply = json.loads(data or b"{}")
-    if "ok" in reply:
-        return reply["ok"]
-    raise _ERRORS.get(reply.get("error"), RuntimeFailure)(reply.get("message", "copy failed"))
+def _tar_cost(st: os.stat_result) -> int:
+    content = -(-st.st_size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+    return tarfile.BLOCKSIZE + (content if stat.S_ISREG(st.st_mode) else 0)
 
 
 def _safe_name(name: str) -> str:

@@ -1,10 +1,19 @@
-"""What `docker diff` prints: paths an overlay upperdir adds, changes or deletes."""
+"""What `docker diff` prints: paths an overlay upperdir adds, changes or deletes.
 
+The upperdir is a running container's, walked while it may rename its directories and put
+symlinks in their place, so it is read with runtime.safefs: fd-relative, one component at a
+time, never following a symlink (a `d -> /` swapped in mid-walk is listed as the symlink it
+is, not walked into the host). The image's lower layers are looked up the same way: they
+hold whatever symlinks the image shipped, which must not lead a lookup out of the layer.
+"""
+
+import contextlib
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime import safefs
 from runtime.layers.export import is_opaque, is_whiteout
 
 MODIFIED, ADDED, DELETED = 0, 1, 2
@@ -24,7 +33,14 @@ def changes(upperdir: Path, lowerdirs: list[Path]) -> list[Change]:
     for itself.
     """
     found: dict[str, int] = {}
-    _scan(Path(upperdir), [Path(d) for d in lowerdirs], "", found, lower_visible=True)
+    with contextlib.ExitStack() as fds:
+        upper = safefs.open_root(Path(upperdir))
+        fds.callback(os.close, upper)
+        lowers = []
+        for d in lowerdirs:
+            lowers.append(safefs.open_root(Path(d)))
+            fds.callback(os.close, lowers[-1])
+        _scan(upper, lowers, found)
     for path in list(found):
         parent = path.rpartition("/")[0]
         while parent and parent not in found:
@@ -33,62 +49,66 @@ def changes(upperdir: Path, lowerdirs: list[Path]) -> list[Change]:
     return [Change(path=p, kind=k) for p, k in sorted(found.items())]
 
 
-def _scan(
-    upper: Path, lowers: list[Path], rel: str, found: dict[str, int], lower_visible: bool
-) -> None:
-    with os.scandir(upper / rel if rel else upper) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    for entry in entries:
-        child = f"{rel}/{entry.name}" if rel else entry.name
-        path = "/" + child
-        st = entry.stat(follow_symlinks=False)
-        lower = _lower_stat(lowers, child) if lower_visible else None
+def _scan(upper: int, lowers: list[int], found: dict[str, int]) -> None:
+    # Whether the lower layers show through each directory walked so far ("" is the root):
+    # not below a directory the lowers lack, nor below an opaque one.
+    lower_visible = {"": True}
+    for entry in safefs.walk(upper):
+        rel, st = entry.rel, entry.st
+        path = "/" + rel
+        lower = _lower_stat(lowers, rel) if lower_visible[rel.rpartition("/")[0]] else None
         if is_whiteout(st):
             if lower is not None:
                 found[path] = DELETED
             continue
+        opaque = stat.S_ISDIR(st.st_mode) and is_opaque(entry.fd)
         if lower is None:
             found[path] = ADDED
-        elif _modified(st, lower, Path(entry.path)):
+        elif _modified(st, lower, opaque):
             found[path] = MODIFIED
-        if entry.is_dir(follow_symlinks=False):
-            visible = lower is not None and not is_opaque(Path(entry.path))
-            _scan(upper, lowers, child, found, lower_visible=visible)
+        if stat.S_ISDIR(st.st_mode):
+            lower_visible[rel] = lower is not None and not opaque
 
 
-def _modified(st: os.stat_result, lower: os.stat_result, path: Path) -> bool:
+def _modified(st: os.stat_result, lower: os.stat_result, opaque: bool) -> bool:
     """Anything but a directory in the upperdir is a change; a directory only if it differs."""
     if not (stat.S_ISDIR(st.st_mode) and stat.S_ISDIR(lower.st_mode)):
         return True
-    return _dir_meta(st) != _dir_meta(lower) or is_opaque(path)
+    return _dir_meta(st) != _dir_meta(lower) or opaque
 
 
 def _dir_meta(st: os.stat_result) -> tuple:
     return (st.st_mode, st.st_uid, st.st_gid, int(st.st_mtime))
 
 
-def _lower_stat(lowers: list[Path], rel: str) -> os.stat_result | None:
+def _lower_stat(lowers: list[int], rel: str) -> os.stat_result | None:
     """The entry at `rel` as the merged lower layers show it, or None if hidden or absent."""
-    parts = rel.split("/")
+    *parents, name = rel.split("/")
     for lower in lowers:
-        hidden_by_parent = False
-        current = lower
-        for part in parts[:-1]:
-            current = current / part
-            try:
-                st = os.lstat(current)
-            except FileNotFoundError:
-                break
-            if not stat.S_ISDIR(st.st_mode):
-                hidden_by_parent = True
-                break
-            if is_opaque(current):
-                hidden_by_parent = True
-        try:
-            st = os.lstat(lower / rel)
-        except (FileNotFoundError, NotADirectoryError):
-            if hidden_by_parent:
+        with contextlib.ExitStack() as fds:
+            current = lower
+            hidden_below = False
+            missing = False
+            for part in parents:
+                try:
+                    current = safefs.child(current, part)
+                except FileNotFoundError:
+                    missing = True
+                    break
+                fds.callback(os.close, current)
+                if not stat.S_ISDIR(os.fstat(current).st_mode):
+                    # A file, symlink or whiteout here hides everything below it, in this
+                    # layer and the ones under it.
+                    return None
+                if is_opaque(current):
+                    hidden_below = True
+            if not missing:
+                try:
+                    st = os.stat(name, dir_fd=current, follow_symlinks=False)
+                except FileNotFoundError:
+                    pass
+                else:
+                    return None if is_whiteout(st) else st
+            if hidden_below:
                 return None
-            continue
-        return None if is_whiteout(st) else st
     return None

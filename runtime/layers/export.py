@@ -1,12 +1,22 @@
-"""Turn an overlay upperdir back into a layer tar (what `docker commit` and builds store)."""
+"""Turn an overlay upperdir back into a layer tar (what `docker commit` and builds store).
+
+The upperdir belongs to a container that may still be running (commit with `pause=false`,
+or processes a pause did not catch), so it is walked with runtime.safefs: one component at a
+time from the fd of its directory, never following a symlink, and a file's content is read
+only from the very inode fstat called regular. A directory swapped for a symlink to the host
+or a file swapped for a device node therefore yields their own headers, never host content.
+"""
 
 import hashlib
 import os
 import stat
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from runtime import safefs
+from runtime.layers.tarstream import TarStream
 from runtime.layers.untar import OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX
 
 _XATTR_PAX = "SCHILY.xattr."
@@ -30,34 +40,31 @@ def is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
-def is_opaque(path: Path) -> bool:
-    try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
+def is_opaque(path_fd: int) -> bool:
+    """Whether the directory an O_PATH fd holds is an overlay opaque directory."""
+    return safefs.xattrs(path_fd).get(OPAQUE_XATTR) == b"y"
 
 
 def write_layer(upperdir: Path, out: BinaryIO) -> str:
     """Write `upperdir` as an uncompressed layer tar to `out`; return its diff_id."""
     hashing = _HashingWriter(out)
-    links: dict[tuple[int, int], str] = {}
-    with tarfile.open(fileobj=hashing, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        for path, name in _walk(Path(upperdir)):
-            _add(tar, path, name, links)
+    for piece in layer_chunks(upperdir):
+        hashing.write(piece)
     return "sha256:" + hashing.hasher.hexdigest()
 
 
-def _walk(root: Path):
-    """Entries below `root` in a fixed order: sorted by name, each directory before its content."""
-    with os.scandir(root) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    for entry in entries:
-        path = Path(entry.path)
-        name = entry.name
-        yield path, str(name)
-        if entry.is_dir(follow_symlinks=False):
-            for sub_path, sub_name in _walk(path):
-                yield sub_path, f"{name}/{sub_name}"
+def layer_chunks(upperdir: Path) -> Iterator[bytes]:
+    """The layer tar of `upperdir`, piece by piece: entries sorted by name, each directory
+    before its content."""
+    tar = TarStream()
+    links: dict[tuple[int, int], str] = {}
+    top = safefs.open_root(upperdir)
+    try:
+        for entry in safefs.walk(top):
+            yield from _entry(tar, entry, links)
+    finally:
+        os.close(top)
+    yield tar.end()
 
 
 def _header(name: str, st: os.stat_result, kind: bytes) -> tarfile.TarInfo:
@@ -70,27 +77,22 @@ def _header(name: str, st: os.stat_result, kind: bytes) -> tarfile.TarInfo:
     return info
 
 
-def _xattrs(path: Path) -> dict[str, str]:
-    found = {}
-    try:
-        names = os.listxattr(path, follow_symlinks=False)
-    except OSError:
-        return found
-    for attr in sorted(names):
-        if attr.startswith("trusted.overlay."):
-            continue
-        value = os.getxattr(path, attr, follow_symlinks=False)
-        found[_XATTR_PAX + attr] = value.decode("utf-8", "surrogateescape")
-    return found
+def _pax_xattrs(found: dict[str, bytes]) -> dict[str, str]:
+    return {
+        _XATTR_PAX + name: value.decode("utf-8", "surrogateescape")
+        for name, value in found.items()
+        if not name.startswith("trusted.overlay.")
+    }
 
 
-def _add(tar: tarfile.TarFile, path: Path, name: str, links: dict[tuple[int, int], str]) -> None:
-    st = os.lstat(path)
-    mode = st.st_mode
+def _entry(
+    tar: TarStream, entry: safefs.Entry, links: dict[tuple[int, int], str]
+) -> Iterator[bytes]:
+    st, name, mode = entry.st, entry.rel, entry.st.st_mode
     if is_whiteout(st):
         parent, _, base = name.rpartition("/")
         whiteout = f"{parent}/{WHITEOUT_PREFIX}{base}" if parent else WHITEOUT_PREFIX + base
-        tar.addfile(_header(whiteout, st, tarfile.REGTYPE))
+        yield from tar.member(_header(whiteout, st, tarfile.REGTYPE))
         return
     if stat.S_ISSOCK(mode):
         return
@@ -98,7 +100,7 @@ def _add(tar: tarfile.TarFile, path: Path, name: str, links: dict[tuple[int, int
         info = _header(name, st, tarfile.DIRTYPE)
     elif stat.S_ISLNK(mode):
         info = _header(name, st, tarfile.SYMTYPE)
-        info.linkname = os.readlink(path)
+        info.linkname = safefs.readlink(entry.fd)
     elif stat.S_ISREG(mode):
         key = (st.st_dev, st.st_ino)
         if st.st_nlink > 1 and key in links:
@@ -115,11 +117,15 @@ def _add(tar: tarfile.TarFile, path: Path, name: str, links: dict[tuple[int, int
         info = _header(name, st, tarfile.FIFOTYPE)
     else:
         return
-    info.pax_headers = _xattrs(path)
+    found = safefs.xattrs(entry.fd)
+    info.pax_headers = _pax_xattrs(found)
     if info.type == tarfile.REGTYPE:
-        with open(path, "rb") as f:
-            tar.addfile(info, f)
+        fd = safefs.open_regular(entry.fd)
+        try:
+            yield from tar.member(info, safefs.read_exactly(fd, info.size, _CHUNK))
+        finally:
+            os.close(fd)
     else:
-        tar.addfile(info)
-    if stat.S_ISDIR(mode) and is_opaque(path):
-        tar.addfile(_header(f"{name}/{OPAQUE_MARKER}", st, tarfile.REGTYPE))
+        yield from tar.member(info)
+    if stat.S_ISDIR(mode) and found.get(OPAQUE_XATTR) == b"y":
+        yield from tar.member(_header(f"{name}/{OPAQUE_MARKER}", st, tarfile.REGTYPE))

@@ -1,22 +1,15 @@
-import contextlib
-import io
 import json
 import posixpath
 import stat
-import tarfile
-import tempfile
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib import messages
-from django.http import (
-    FileResponse,
-    Http404,
-    HttpRequest,
-    JsonResponse,
-    StreamingHttpResponse,
-)
+from django.http import Http404, HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import filesizeformat
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
 from engine import tasks
@@ -35,14 +28,10 @@ from ..rows import container_rows
 
 STATES = ["running", "paused", "exited", "created", "restarting", "dead"]
 TABS = ["overview", "logs", "stats", "terminal", "processes", "changes", "files"]
-# The file browser reads a directory's tar stream only up to here.
+# The file browser lists at most this many entries of a directory (the first by name).
 MAX_LISTING = 2000
-MAX_DOWNLOAD = 512 * 1024 * 1024
-_TYPE_BITS = {
-    tarfile.DIRTYPE: stat.S_IFDIR,
-    tarfile.SYMTYPE: stat.S_IFLNK,
-    tarfile.REGTYPE: stat.S_IFREG,
-}
+# Go's os.ModeDir bit, in the mode the engine's path stat reports (as Docker's does).
+GO_DIR = 1 << 31
 
 
 def filtered(request):
@@ -199,85 +188,108 @@ async def download_logs(request: HttpRequest, cid: str) -> HttpResponseBase:
     return response
 
 
-async def _tar_of(c: Container, path: str, limit: int):
-    """The container's tar of `path`, spooled to a temp file, up to `limit` bytes."""
-    stream = await _stream(c, "archive_get", {"cid": c.id, "path": path})
-    # Handed on to the response, which closes it.
-    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
-    try:
-        async for message in stream.messages():
-            spool.write(message["data"])
-            if spool.tell() > limit:
-                break
-    finally:
-        await stream.cancel()
-    spool.seek(0)
-    return spool
+def _browsed_path(request: HttpRequest) -> str:
+    return posixpath.normpath("/" + request.GET.get("path", "/"))
+
+
+async def files(request: HttpRequest, cid: str) -> HttpResponseBase:
+    """The file browser; `download=1` streams the file, or the directory as a tar."""
+    if request.GET.get("download"):
+        return await _download(request, cid)
+    return await sync_to_async(_browse)(request, cid)
 
 
 @page
-def files(request, cid):
+def _browse(request, cid):
     c = container_for(request.user, cid)
-    path = posixpath.normpath("/" + request.GET.get("path", "/"))
+    path = _browsed_path(request)
     try:
         found = run_on_node(c.node, tasks.container_path_stat, c.id, path)
+        if not found["mode"] & GO_DIR:
+            return _files_page(request, c, path, [], "", single=found)
+        listed = run_on_node(c.node, tasks.container_list_dir, c.id, path, MAX_LISTING)
     except ApiError as e:
         return _files_page(request, c, path, [], e.message)
-    is_dir = bool(found["mode"] & (1 << 31))
-    if request.GET.get("download"):
-        return _download(c, path, is_dir)
-    if not is_dir:
-        return _files_page(request, c, path, [], "", single=found)
-    entries = _listing(async_to_sync(_tar_of)(c, path, 64 * 1024 * 1024))
-    return _files_page(request, c, path, entries, "")
+    return _files_page(request, c, path, _listing(listed), "")
 
 
-def _listing(spool) -> list[dict]:
-    """The first level of a directory's tar, whose members sit under its base name ("." for /)."""
-    entries: dict[str, dict] = {}
-    top = None
-    with (
-        contextlib.suppress(tarfile.ReadError, EOFError),
-        tarfile.open(fileobj=spool, mode="r|*") as tar,
-    ):
-        for member in tar:
-            if top is None:
-                top = member.name
-                continue
-            rel = member.name if top == "." else member.name.removeprefix(top + "/")
-            if not rel or "/" in rel:
-                continue
-            entries[rel] = {
-                "name": rel,
-                "dir": member.isdir(),
-                "link": member.linkname if member.issym() else "",
-                "size": member.size,
-                "mode": stat.filemode(member.mode | _TYPE_BITS.get(member.type, 0)),
-            }
-            if len(entries) >= MAX_LISTING:
-                break
-    return sorted(entries.values(), key=lambda e: (not e["dir"], e["name"]))
+def _listing(listed: list[dict]) -> list[dict]:
+    entries = [
+        {
+            "name": e["name"],
+            "dir": stat.S_ISDIR(e["mode"]),
+            "link": e["link_target"],
+            "size": e["size"],
+            "mode": stat.filemode(e["mode"]),
+        }
+        for e in listed
+    ]
+    return sorted(entries, key=lambda e: (not e["dir"], e["name"]))
 
 
-def _files_page(request, c, path, entries, error, single=None):
+def _files_page(request, c, path, entries, error, single=None, status=200):
     parent = posixpath.dirname(path) if path != "/" else ""
     context = {"c": c, "tab": "files", "tabs": TABS, "path": path, "entries": entries}
     context.update(error=error, single=single, parent=parent)
     context["row"] = {"state": c.status, "name": c.name, "image": c.image_ref}
-    return render(request, "webui/container.html", context)
+    return render(request, "webui/container.html", context, status=status)
 
 
-def _download(c: Container, path: str, is_dir: bool):
-    spool = async_to_sync(_tar_of)(c, path, MAX_DOWNLOAD)
+async def _download(request: HttpRequest, cid: str) -> HttpResponseBase:
+    """The file, or the directory's tar, streamed from the node as the browser takes it.
+
+    Nothing is held whole in this process: each piece the agent reads goes on to the
+    browser, and a slow browser slows the agent's read. Past DOCKYARD_DASHBOARD_MAX_DOWNLOAD
+    the download is refused with the files page and its message; a directory that grows
+    past it while it streams ends the response short, which the browser reports as a failed
+    download rather than keeping a cut tar.
+    """
+    c = await _container(request, cid)
+    path = _browsed_path(request)
+    cap = settings.DOCKYARD_DASHBOARD_MAX_DOWNLOAD
     name = posixpath.basename(path) or "root"
-    if is_dir:
-        return FileResponse(spool, as_attachment=True, filename=f"{name}.tar")
-    return FileResponse(io.BytesIO(_first_file(spool)), as_attachment=True, filename=name)
+    try:
+        found = await sync_to_async(run_on_node)(c.node, tasks.container_path_stat, c.id, path)
+        is_dir = bool(found["mode"] & GO_DIR)
+        if is_dir:
+            size = await sync_to_async(run_on_node)(
+                c.node, tasks.container_tree_size, c.id, path, cap
+            )
+            if size > cap:
+                return await _too_large(request, c, path, cap)
+            stream = await _stream(c, "archive_get", {"cid": c.id, "path": path, "max_bytes": cap})
+        else:
+            stream = await _stream(c, "archive_file", {"cid": c.id, "path": path, "max_bytes": cap})
+        body = stream.data()
+        # The agent's refusal (too large, not a regular file) comes before any byte: it is
+        # the answer, not a broken download.
+        first = await anext(body, b"")
+    except StreamError as e:
+        if e.status == 413:
+            return await _too_large(request, c, path, cap)
+        return await sync_to_async(_files_page)(request, c, path, [], e.message, None, e.status)
+    except ApiError as e:
+        return await sync_to_async(_files_page)(request, c, path, [], e.message, None, e.status)
+
+    async def pieces():
+        try:
+            yield first
+            async for piece in body:
+                yield piece
+        finally:
+            # A browser that goes away ends the agent's read at once.
+            await body.aclose()
+
+    kind = "application/x-tar" if is_dir else "application/octet-stream"
+    response = StreamingHttpResponse(pieces(), content_type=kind)
+    filename = f"{name}.tar" if is_dir else name
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    return response
 
 
-def _first_file(spool) -> bytes:
-    with tarfile.open(fileobj=spool, mode="r|*") as tar:
-        for member in tar:
-            if member.isfile():
-                return tar.extractfile(member).read()
-    raise Http404
+async def _too_large(request, c: Container, path: str, cap: int) -> HttpResponseBase:
+    message = (
+        f"{path} is larger than the dashboard's download limit of {filesizeformat(cap)}: "
+        "copy it with docker cp instead."
+    )
+    return await sync_to_async(_files_page)(request, c, path, [], message, None, 413)

@@ -12,9 +12,24 @@ from ..context import StreamContext
 
 
 async def handle_archive_get(ctx: StreamContext) -> None:
+    """A path's tar; with `max_bytes`, the stream fails rather than go past it."""
     a = ctx.args
     paths = node_paths()
-    _, chunks = await asyncio.to_thread(archive.get_archive, paths, a["cid"], a["path"])
+    _, chunks = await asyncio.to_thread(
+        archive.get_archive, paths, a["cid"], a["path"], a.get("max_bytes")
+    )
+    await ctx.send_all(chunks)
+    await ctx.end()
+
+
+async def handle_archive_file(ctx: StreamContext) -> None:
+    """One regular file's content, for a download of that file; refused up front when it is
+    over `max_bytes`."""
+    a = ctx.args
+    paths = node_paths()
+    _, chunks = await asyncio.to_thread(
+        archive.open_file, paths, a["cid"], a["path"], a.get("max_bytes")
+    )
     await ctx.send_all(chunks)
     await ctx.end()
 
