@@ -100,20 +100,22 @@ class StreamServer:
         except asyncio.CancelledError:
             if not ctx.cancelled.is_set():
                 raise
+        except ConnectionError:
+            pass  # the client went away while the handler wrote to it
         except Exception as e:
             status = next((s for kind, s in STATUS.items() if isinstance(e, kind)), None)
             if status is None:
                 log.exception("stream %s failed", opening["kind"])
                 status, e = 500, f"{type(e).__name__}: {e}"
-            with contextlib.suppress(ConnectionError):
-                await ctx.error(status, str(e))
+            await _refuse(writer, status, str(e))
         finally:
             ctx.cancelled.set()
             inputs.cancel()
 
 
 async def _refuse(writer: asyncio.StreamWriter, status: int, message: str) -> None:
-    with contextlib.suppress(ConnectionError):
+    # uvloop answers a write to a transport the client already closed with RuntimeError.
+    with contextlib.suppress(ConnectionError, RuntimeError):
         await wire.send(writer, wire.control(wire.ERROR, {"status": status, "message": message}))
 
 
