@@ -21,29 +21,34 @@ from runtime.errors import InvalidInput, RuntimeFailure
 from runtime.layers.untar import EXIT_REFUSED
 
 _CHUNK = 1 << 20
+# What one layer may unpack to: images pulled from a registry come from users too.
+MAX_UNPACKED = 10 * 1024**3
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
-def apply_layer(tar: Path | BinaryIO, target: Path) -> None:
-    """Unpack `tar` (plain, gzip or zstd) into `target`; on any error `target` is removed."""
+def apply_layer(tar: Path | BinaryIO, target: Path, max_bytes: int = MAX_UNPACKED) -> None:
+    """Unpack `tar` (plain, gzip or zstd) into `target`; on any error `target` is removed.
+
+    A tar larger than `max_bytes` once uncompressed is refused (InvalidInput).
+    """
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     try:
         if isinstance(tar, Path | str):
             with open(tar, "rb") as stream:
-                _run_child(stream, target)
+                _run_child(stream, target, max_bytes)
         else:
-            _run_child(tar, target)
+            _run_child(tar, target, max_bytes)
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
 
 
-def _run_child(stream: BinaryIO, target: Path) -> None:
+def _run_child(stream: BinaryIO, target: Path, max_bytes: int) -> None:
     env = {"PYTHONPATH": _PACKAGE_ROOT, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     with tempfile.TemporaryFile() as errors:
         child = subprocess.Popen(
-            [sys.executable, "-m", "runtime.layers.untar", str(target.resolve())],
+            [sys.executable, "-m", "runtime.layers.untar", str(target.resolve()), str(max_bytes)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=errors,

@@ -176,12 +176,27 @@ def extract(stream: BinaryIO) -> None:
         os.utime(path, (mtime, mtime), follow_symlinks=False)
 
 
-def main(target: str) -> int:
+class _Capped:
+    """The uncompressed tar, refused past `limit` bytes: a small gzip or zstd layer can
+    unpack to far more than the disk holds."""
+
+    def __init__(self, stream: BinaryIO, limit: int) -> None:
+        self.stream, self.limit, self.count = stream, limit, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.count += len(data)
+        if self.count > self.limit:
+            raise Refused(f"the layer unpacks to more than the limit of {self.limit} bytes")
+        return data
+
+
+def main(target: str, limit: int) -> int:
     os.umask(0)
     os.chroot(target)
     os.chdir("/")
     try:
-        extract(open_uncompressed(sys.stdin.buffer))
+        extract(_Capped(open_uncompressed(sys.stdin.buffer), limit))
     except Refused as err:
         sys.stderr.write(f"{err}\n")
         return EXIT_REFUSED
@@ -192,4 +207,4 @@ def main(target: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1], int(sys.argv[2])))

@@ -188,3 +188,13 @@ def test_it_removes_the_partial_target_on_a_corrupt_tar(sandbox):
         apply_layer(io.BytesIO(layer), target)
 
     assert not target.exists()
+
+
+def test_a_layer_that_unpacks_past_the_limit_is_refused_and_leaves_nothing(sandbox):
+    # A decompression bomb in a pulled image: a small gzip layer that unpacks to far more.
+    target, _ = sandbox
+    layer = make_tar({"name": "zeros", "data": b"\0" * (4 * 1024 * 1024)}, compression="gzip")
+    assert len(layer) < 64 * 1024
+    with pytest.raises(InvalidInput, match="limit"):
+        apply_layer(io.BytesIO(layer), target, max_bytes=1024 * 1024)
+    assert not target.exists()
