@@ -5,6 +5,12 @@ the real services exactly the way a user does. Each child runs in its own proces
 to `<log_dir>/<name>.log`, and is stopped in reverse start order: SIGTERM to its group, then
 SIGKILL to the group after a grace period, so nothing a child spawned in its group survives.
 
+Once every service is ready, a child that dies is started again after a back-off (0.5 s,
+doubling up to 10 s); only a service that crashes 5 times within 60 s stops the platform, with
+the end of its log. Nothing the services keep is lost that way: containers run under conmon in
+sessions of their own, the database and container logs are files, and Redis carries only
+messages (Celery tasks, results, channel-layer events), so at most what was in flight fails.
+
 This module only starts processes; it never imports Django settings, which would create
 state (the secret key file) in the launcher's own environment.
 """
@@ -16,7 +22,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +38,8 @@ VENV_BIN = Path(sys.executable).parent
 SERVICE_NAMES = ("redis", "worker", "agent", "web", "gateway")
 LOG_TAIL_LINES = 30
 POLL_SECONDS = 0.2
+# How often the supervisor looks for dead children: part of every recovery's time.
+SUPERVISE_SECONDS = 0.05
 
 
 class PlatformError(RuntimeError):
@@ -50,6 +60,22 @@ class Service:
     blocking: bool = False
     env: Mapping[str, str] = field(default_factory=dict)
     before: Callable[[], None] | None = None
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When a dead child is started again. The n-th crash within `window` seconds waits
+    `first_delay * 2**(n-1)` seconds, at most `max_delay`, so a crash loop does not spin the
+    machine while a one-off crash costs half a second; the `max_crashes`-th within the window
+    gives up, since a service that keeps dying will not be saved by more restarts."""
+
+    first_delay: float = 0.5
+    max_delay: float = 10.0
+    max_crashes: int = 5
+    window: float = 60.0
+
+    def delay(self, crashes: int) -> float:
+        return min(self.first_delay * 2 ** max(crashes - 1, 0), self.max_delay)
 
 
 def resolve_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -154,6 +180,9 @@ def platform_services(env: Mapping[str, str]) -> dict[str, Service]:
                 "--unixsocket", str(redis_sock),
                 "--unixsocketperm", "700",
                 "--dir", str(Path(env["DOCKYARD_ROOT"]) / "redis"),
+                # Redis holds only messages (Celery's queue and results, channel-layer
+                # events): nothing worth writing to disk, so a restarted one starts empty
+                # and only what was in flight is lost.
                 "--save", "",
                 "--appendonly", "no",
             ],
@@ -204,10 +233,27 @@ class _Child:
     process: subprocess.Popen
     log_path: Path
     started: float
+    # Set once the supervisor has seen this process die: when to start it again.
+    restart_at: float | None = None
 
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "is still running"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _notify(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 class Platform:
@@ -215,6 +261,10 @@ class Platform:
 
     `services` picks what to start: names from SERVICE_NAMES and/or extra `Service` values.
     By default all of them, except redis when DOCKYARD_REDIS_URL names an existing one.
+
+    Once `wait_ready` has returned, a thread restarts children that die, as `restart` says
+    (None: never; a death then only shows in `dead()`). When a service crashes too often it
+    stops them all and `failure` says why; `notify` hears of every restart.
     """
 
     def __init__(
@@ -223,10 +273,21 @@ class Platform:
         log_dir: Path | None = None,
         services: Iterable[str | Service] | None = None,
         grace: float = 5.0,
+        restart: RestartPolicy | None = RestartPolicy(),
+        notify: Callable[[str], None] = _notify,
     ):
         self.env = resolve_env(env)
         self.log_dir = Path(log_dir or Path(self.env["DOCKYARD_ROOT"]) / "logs")
         self.grace = grace
+        self.restart = restart
+        self.notify = notify
+        self.failure: str | None = None
+        self.restarts: dict[str, int] = {}
+        self._crashes: dict[str, deque[float]] = {}
+        # Held while the children list changes, so stop() never races a restart.
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
         known = platform_services(self.env)
         if services is None:
             services = [n for n in SERVICE_NAMES if n != "redis" or not self.external_redis]
@@ -266,31 +327,101 @@ class Platform:
             raise
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """Return once every service is ready; raise PlatformError if one dies or is late."""
+        """Return once every service is ready; raise PlatformError if one dies or is late.
+
+        A death before this returns is fatal: at start it is a broken setup, which a restart
+        would only repeat. From here on, the supervisor restarts what dies.
+        """
         self._wait(self.children, timeout)
+        if self.restart is not None and self._supervisor is None:
+            self._supervisor = threading.Thread(
+                target=self._supervise, name="dockyard-supervisor", daemon=True
+            )
+            self._supervisor.start()
 
     def stop(self) -> None:
         """Stop every child in reverse start order; always SIGKILL its group at the end."""
-        while self.children:
-            child = self.children.pop()
-            pgid = child.process.pid
-            _signal_group(pgid, signal.SIGTERM)
-            try:
-                child.process.wait(timeout=self.grace)
-            except subprocess.TimeoutExpired:
-                pass
-            _signal_group(pgid, signal.SIGKILL)
-            child.process.wait()
+        self._stopping.set()
+        supervisor = self._supervisor
+        if supervisor is not None and supervisor is not threading.current_thread():
+            supervisor.join()
+        with self._lock:
+            while self.children:
+                child = self.children.pop()
+                pgid = child.process.pid
+                _signal_group(pgid, signal.SIGTERM)
+                try:
+                    child.process.wait(timeout=self.grace)
+                except subprocess.TimeoutExpired:
+                    pass
+                _signal_group(pgid, signal.SIGKILL)
+                child.process.wait()
 
     def dead(self) -> list[str]:
-        """Names of the services whose process has exited."""
-        return [c.service.name for c in self.children if not c.alive]
+        """Names of the services whose process has exited (and is not yet restarted)."""
+        with self._lock:
+            return [c.service.name for c in self.children if not c.alive]
+
+    def pid(self, name: str) -> int:
+        """The pid of the service's current process."""
+        with self._lock:
+            return self._child(name).process.pid
 
     def failure_report(self, name: str) -> str:
-        child = next(c for c in self.children if c.service.name == name)
-        code = child.process.poll()
-        state = "is still running" if code is None else f"exited with code {code}"
+        child = self._child(name)
+        state = _describe_exit(child.process.poll())
         return f"{name} {state}; last lines of {child.log_path}:\n{_tail(child.log_path)}"
+
+    def _child(self, name: str) -> _Child:
+        return next(c for c in self.children if c.service.name == name)
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(SUPERVISE_SECONDS):
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                gave_up = self._supervise_once(time.monotonic())
+            if gave_up:
+                self.notify(gave_up)
+                self.failure = gave_up
+                self.stop()
+                return
+
+    def _supervise_once(self, now: float) -> str | None:
+        """Restart what is due; note what has died. Answers why to give up, if it is time."""
+        policy = self.restart
+        assert policy is not None
+        for index, child in enumerate(self.children):
+            name = child.service.name
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    try:
+                        self.children[index] = self._spawn(child.service, restart=True)
+                    except (PlatformError, OSError) as e:
+                        return f"{name} could not be restarted ({e}); stopping the platform."
+                    self.restarts[name] = self.restarts.get(name, 0) + 1
+                continue
+            if child.alive:
+                continue
+            # What the dead child started in its group (a build step, say) goes with it, so
+            # the new process starts alone.
+            _signal_group(child.process.pid, signal.SIGKILL)
+            crashes = self._crashes.setdefault(name, deque())
+            crashes.append(now)
+            while crashes and now - crashes[0] > policy.window:
+                crashes.popleft()
+            if len(crashes) >= policy.max_crashes:
+                return (
+                    f"{name} died {len(crashes)} times within {policy.window:.0f}s; "
+                    f"giving up and stopping the platform. {self.failure_report(name)}"
+                )
+            delay = policy.delay(len(crashes))
+            child.restart_at = now + delay
+            self.notify(
+                f"{name} {_describe_exit(child.process.returncode)}; "
+                f"restarting it in {delay:g}s (see {child.log_path})"
+            )
+        return None
 
     def __enter__(self) -> "Platform":
         self.start()
@@ -320,11 +451,15 @@ class Platform:
         if "redis" in names and redis_answers(redis_sock):
             raise PlatformError(f"a redis server already answers on {redis_sock}")
 
-    def _spawn(self, service: Service) -> _Child:
+    def _spawn(self, service: Service, restart: bool = False) -> _Child:
         log_path = self.log_dir / f"{service.name}.log"
         if service.before:
             service.before()
-        with open(log_path, "wb") as log:
+        # A restart appends, so the log keeps why the previous process died.
+        with open(log_path, "ab" if restart else "wb") as log:
+            if restart:
+                log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} restarted ---\n".encode())
+                log.flush()
             try:
                 process = subprocess.Popen(
                     list(service.argv),
@@ -338,7 +473,8 @@ class Platform:
             except FileNotFoundError:
                 raise PlatformError(f"{service.name}: {service.argv[0]} is not installed") from None
         child = _Child(service, process, log_path, time.monotonic())
-        self.children.append(child)
+        if not restart:
+            self.children.append(child)
         return child
 
     def _wait(self, children: list[_Child], timeout: float) -> None:
@@ -458,13 +594,11 @@ def main(argv: list[str] | None = None) -> int:
         if "web" in platform.names:
             _publish_base_images(platform)
         _print_banner(platform)
-        while True:
-            dead = platform.dead()
-            if dead:
-                for name in dead:
-                    print(platform.failure_report(name), file=sys.stderr)
-                return 1
+        # The supervisor restarts what dies and reports it; this thread only waits for it
+        # to give up (or for Ctrl-C).
+        while platform.failure is None:
             time.sleep(0.5)
+        return 1
     except PlatformError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -1,9 +1,11 @@
 import os
 import shutil
+import signal
 import socket
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from dockyard.launcher import (
     Platform,
     PlatformError,
+    RestartPolicy,
     Service,
     engine_answers,
     http_answers,
@@ -223,3 +226,100 @@ def test_it_serves_the_dashboard_with_the_real_web_process(node_env, tmp_path):
     with Platform(node_env, tmp_path / "logs", services=["redis", "web"]):
         assert http_answers("127.0.0.1", int(node_env["DOCKYARD_PORT"]))
     assert not http_answers("127.0.0.1", int(node_env["DOCKYARD_PORT"]))
+
+
+def _eventually(check: Callable[[], bool], timeout: float) -> float:
+    """Seconds until `check()` is true; fails the test after `timeout` seconds."""
+    began = time.monotonic()
+    while not check():
+        assert time.monotonic() - began < timeout, f"not true after {timeout}s"
+        time.sleep(0.05)
+    return time.monotonic() - began
+
+
+def _crasher(name: str, lives: float, code: int = 3) -> Service:
+    """A service that is ready at once and exits with `code` after `lives` seconds."""
+    return Service(
+        name,
+        [
+            sys.executable,
+            "-c",
+            f"import sys, time; print('{name} starting', flush=True); time.sleep({lives}); "
+            f"print('{name}: lost the disk', flush=True); sys.exit({code})",
+        ],
+        settle=0,
+    )
+
+
+def test_a_killed_redis_and_web_server_serve_again_on_the_same_socket_and_port(node_env, tmp_path):
+    sock = Path(node_env["DOCKYARD_RUN_DIR"]) / "redis.sock"
+    port = int(node_env["DOCKYARD_PORT"])
+    heard: list[str] = []
+    with Platform(
+        node_env, tmp_path / "logs", services=["redis", "web"], notify=heard.append
+    ) as platform:
+        for name, serves in (
+            ("redis", lambda: redis_answers(sock)),
+            ("web", lambda: http_answers("127.0.0.1", port)),
+        ):
+            old = platform.pid(name)
+            os.kill(old, signal.SIGKILL)
+            _eventually(
+                lambda name=name, old=old, serves=serves: platform.pid(name) != old and serves(),
+                timeout=10,
+            )
+            assert platform.dead() == []
+            assert any(m.startswith(f"{name} was killed by SIGKILL; restarting") for m in heard)
+        assert platform.restarts == {"redis": 1, "web": 1}
+        assert platform.failure is None
+        # The log goes on after the restart rather than starting over.
+        assert "restarted" in (tmp_path / "logs" / "web.log").read_text()
+
+
+def test_a_child_that_keeps_crashing_stops_the_platform_with_the_end_of_its_log(node_env, tmp_path):
+    heard: list[str] = []
+    policy = RestartPolicy(first_delay=0.05, max_delay=0.2, max_crashes=3, window=60)
+    platform = Platform(
+        node_env,
+        tmp_path / "logs",
+        services=["redis", SLEEPER, _crasher("flaky", lives=0.3)],
+        restart=policy,
+        notify=heard.append,
+    )
+    with platform:
+        _eventually(lambda: platform.failure is not None, timeout=15)
+        assert platform.children == []
+    assert platform.failure is not None
+    assert "flaky died 3 times within 60s" in platform.failure
+    assert "exited with code 3" in platform.failure
+    assert "flaky: lost the disk" in platform.failure
+    assert platform.restarts == {"flaky": 2}
+    assert heard[-1] == platform.failure
+    assert not redis_answers(Path(node_env["DOCKYARD_RUN_DIR"]) / "redis.sock")
+
+
+def test_restarts_back_off_and_crashes_long_ago_are_forgiven(node_env, tmp_path):
+    assert [RestartPolicy().delay(n) for n in range(1, 8)] == [0.5, 1, 2, 4, 8, 10, 10]
+    # Each crash comes after the previous one has left the window, so none gives up.
+    policy = RestartPolicy(first_delay=0.05, max_crashes=2, window=0.4)
+    heard: list[str] = []
+    with Platform(
+        node_env,
+        tmp_path / "logs",
+        services=[_crasher("hiccup", lives=0.6)],
+        restart=policy,
+        notify=heard.append,
+    ) as platform:
+        _eventually(lambda: platform.restarts.get("hiccup", 0) >= 3, timeout=15)
+        assert platform.failure is None
+    assert all("restarting it in 0.05s" in m for m in heard)
+
+
+def test_a_platform_without_restarts_leaves_the_dead_child_dead(node_env, tmp_path):
+    with Platform(
+        node_env, tmp_path / "logs", services=[_crasher("once", lives=0.2)], restart=None
+    ) as platform:
+        _eventually(lambda: platform.dead() == ["once"], timeout=10)
+        time.sleep(0.5)
+        assert platform.dead() == ["once"]
+        assert platform.restarts == {}
