@@ -1,7 +1,7 @@
 """One open stream on the agent side: its input queue and how it answers."""
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from threading import Event
 from typing import Any
@@ -11,8 +11,8 @@ from ..streams import wire
 # Input frames held before the agent stops reading the client's connection: a client that
 # sends faster than the container reads waits, instead of filling the agent's memory.
 INPUT_FRAMES = 16
-# How often a producer thread waiting for the loop checks whether its stream was cancelled.
-_STOP_POLL = 0.5
+# What an eager iterator gives per thread hop.
+EAGER_BATCH = 1024 * 1024
 
 
 @dataclass
@@ -49,57 +49,45 @@ class StreamContext:
         await wire.send(self.writer, wire.control(wire.ERROR, failure))
 
     async def send_all(self, chunks: Iterator[bytes]) -> None:
-        """Send every chunk a blocking iterator yields (read in a thread)."""
-        async for chunk in await self.each(lambda: chunks):
+        """Send every chunk a blocking iterator of file content yields."""
+        async for chunk in self.each(lambda: chunks, eager=True):
             await self.data(chunk)
 
-    async def each(self, produce: Callable[[], Iterator[Any]]) -> "AsyncThreadIterator":
-        return AsyncThreadIterator(produce, self.cancelled)
+    async def each(
+        self, produce: Callable[[], Iterator[Any]], eager: bool = False
+    ) -> AsyncIterator[Any]:
+        """The items of a blocking iterator, taken in a worker thread.
+
+        `eager` says the iterator only reads what is there and never waits for something to
+        happen (a file, not a followed log): its items are then taken a batch per thread hop,
+        which is what a short answer such as `logs --tail 10` costs (thread hops were most of
+        its time). Otherwise each item goes to the client as soon as it exists.
+        """
+        items = await asyncio.to_thread(lambda: iter(produce()))
+        limit = EAGER_BATCH if eager else 1
+        while not self.cancelled.is_set():
+            batch, done = await asyncio.to_thread(_take, items, limit)
+            for item in batch:
+                yield item
+            if done:
+                return
 
 
-class AsyncThreadIterator:
-    """Runs a blocking iterator in a thread and hands its items to the event loop.
+def _take(items: Iterator[Any], limit: int) -> tuple[list[Any], bool]:
+    """Up to `limit` bytes' worth of items (at least one), and whether the iterator ended."""
+    batch: list[Any] = []
+    size = 0
+    for item in items:
+        batch.append(item)
+        size += _size(item)
+        if size >= limit:
+            return batch, False
+    return batch, True
 
-    The queue is small: the thread waits for the loop, and so for the client.
-    """
 
-    _DONE = object()
-
-    def __init__(self, produce: Callable[[], Iterator[Any]], stop: Event):
-        self.queue: asyncio.Queue = asyncio.Queue(maxsize=4)
-        self.stop = stop
-        loop = asyncio.get_running_loop()
-        self.task = loop.run_in_executor(None, self._run, produce, loop)
-
-    def _run(self, produce, loop) -> None:
-        def put(item) -> bool:
-            """Hand `item` over; False once the stream is cancelled (nobody takes it)."""
-            handed = asyncio.run_coroutine_threadsafe(self.queue.put(item), loop)
-            while not self.stop.is_set():
-                try:
-                    handed.result(timeout=_STOP_POLL)
-                    return True
-                except TimeoutError:
-                    continue
-            handed.cancel()
-            return False
-
-        try:
-            for item in produce():
-                if self.stop.is_set() or not put(item):
-                    return
-        except Exception as e:  # handed to the loop, which re-raises it in the stream
-            put(e)
-        finally:
-            put(self._DONE)
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self):
-        item = await self.queue.get()
-        if item is self._DONE:
-            raise StopAsyncIteration
-        if isinstance(item, Exception):
-            raise item
-        return item
+def _size(item: Any) -> int:
+    if isinstance(item, bytes | bytearray | memoryview):
+        return len(item)
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], bytes):
+        return len(item[1])
+    return 1

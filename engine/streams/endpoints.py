@@ -9,6 +9,7 @@ taken from one node opens streams on no other.
 import asyncio
 import hashlib
 import hmac
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -38,9 +39,25 @@ def split_tcp(address: str) -> tuple[str, int]:
 
 async def connect(node_name: str, limit: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A connection to the agent of `node_name`; `limit` is the reader's buffer size."""
-    address = await (
-        Node.objects.filter(name=node_name).values_list("stream_address", flat=True).afirst()
-    )
+    address = await _address(node_name)
     if address and address.startswith(TCP_PREFIX):
         return await asyncio.open_connection(*split_tcp(address), limit=limit)
     return await asyncio.open_unix_connection(str(agent_socket()), limit=limit)
+
+
+# Node addresses change only when an agent starts; a lookup per stream cost a thread hop and
+# a query, about a millisecond of every `docker logs`.
+ADDRESS_TTL = 5.0
+_addresses: dict[str, tuple[float, str]] = {}
+
+
+async def _address(node_name: str) -> str:
+    now = time.monotonic()
+    known = _addresses.get(node_name)
+    if known is not None and known[0] > now:
+        return known[1]
+    address = await (
+        Node.objects.filter(name=node_name).values_list("stream_address", flat=True).afirst()
+    )
+    _addresses[node_name] = (now + ADDRESS_TTL, address or "")
+    return address or ""

@@ -79,7 +79,7 @@ async def handle_logs(ctx: StreamContext) -> None:
             stop=ctx.cancelled,
         )
 
-    async for fd, data in await ctx.each(produce):
+    async for fd, data in ctx.each(produce, eager=not a.get("follow")):
         await ctx.data(data, fd)
     await ctx.end()
 

@@ -34,7 +34,7 @@ async def _json_lines(ctx: StreamContext, produce) -> dict:
     errorDetail line. Answers the last `aux` message."""
     aux: dict = {}
     try:
-        async for message in await ctx.each(produce):
+        async for message in ctx.each(produce):
             aux = message.get("aux", aux)
             await ctx.data(json.dumps(message).encode() + b"\n")
     except RuntimeFailure as e:

@@ -47,6 +47,8 @@ def expected(chunks: int) -> str:
 def serving(monkeypatch):
     """Run `body(probe)` against a stream server on the agent socket (and TCP) of a node."""
     probe = Probe()
+    # Each test's node "n1" is a new row with an address of its own.
+    monkeypatch.setattr(endpoints, "_addresses", {})
     monkeypatch.setitem(agent_server.HANDLERS, "produce", probe.produce)
     monkeypatch.setitem(agent_server.HANDLERS, "echo", probe.echo)
 
