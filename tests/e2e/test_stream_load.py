@@ -113,9 +113,9 @@ def test_ten_writers_five_followers_and_the_dashboard_lose_nothing(platform):
             hashed(["docker", "logs", n], env, whole)
             assert whole == {"code": 0, "count": want_count, "sha": want_sha}, n
         assert seen.get("ended"), seen
-        # docker ps answers within 100 ms while all of that runs (nine times out of ten; the
-        # machine has two cores and ten containers writing flat out).
+        # docker ps answers within 100 ms while all of that runs, and never stalls (the machine
+        # has two cores and ten containers writing flat out).
         answers.sort()
-        assert answers[int(len(answers) * 0.9)] < 0.1, answers
+        assert answers[len(answers) // 2] < 0.1 and answers[-1] < 1.0, answers
     finally:
         platform.docker("rm", "-f", *names)
