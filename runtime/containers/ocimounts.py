@@ -43,7 +43,7 @@ ETC_FILES = ("hosts", "hostname", "resolv.conf")
 
 def oci_mounts(spec: "ContainerSpec") -> list[dict[str, Any]]:
     """The OCI `mounts` of a container: the kernel filesystems, its tmpfs mounts, its own
-    /etc files and its binds."""
+    /etc files, its binds and its volumes."""
     sys_opts = ["nosuid", "noexec", "nodev", "ro"]
     mounts: list[dict[str, Any]] = [
         {"destination": "/proc", "type": "proc", "source": "proc", "options": sys_opts[:3]},
@@ -115,6 +115,18 @@ def oci_mounts(spec: "ContainerSpec") -> list[dict[str, Any]]:
                 "destination": parts[1],
                 "type": "bind",
                 "source": parts[0],
+                "options": ["rbind", mode, "rprivate"],
+            }
+        )
+    for mount in spec.mounts:
+        if not mount.get("source") or not str(mount.get("destination", "")).startswith("/"):
+            raise InvalidInput(f"invalid mount: {mount.get('destination', '')}")
+        mode = "ro" if mount.get("readonly") else "rw"
+        mounts.append(
+            {
+                "destination": mount["destination"],
+                "type": "bind",
+                "source": mount["source"],
                 "options": ["rbind", mode, "rprivate"],
             }
         )

@@ -84,6 +84,9 @@ class ContainerSpec:
     readonly_rootfs: bool = False
     binds: list[str] = field(default_factory=list)
     tmpfs: dict[str, str] = field(default_factory=dict)
+    # Volumes and `--mount type=bind`: {"source", "destination", "readonly", "volume",
+    # "copy_up"}; a volume's source is its directory on this node (runtime.volumes).
+    mounts: list[dict[str, Any]] = field(default_factory=list)
     network_ns: str | None = None
     # Holds the container's own hosts, hostname and resolv.conf, bound over the image's.
     etc_dir: str | None = None
