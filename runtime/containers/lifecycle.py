@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,12 @@ from inotify_simple import flags
 
 from runtime import cgroups
 from runtime.containers import claims, crun, mounts
-from runtime.containers.spec import ContainerSpec, build_oci_config, signal_number
+from runtime.containers.spec import (
+    ContainerSpec,
+    build_oci_config,
+    oci_resources,
+    signal_number,
+)
 from runtime.containers.state import (
     ContainerState,
     Status,
@@ -482,3 +488,54 @@ def list_ids(paths: RuntimePaths) -> list[str]:
         for p in paths.containers.iterdir()
         if not p.name.startswith(".") and (p / "state.json").exists()
     )
+
+
+# The limits `docker update` may change, by their ContainerSpec names.
+UPDATABLE = ("memory", "memory_swap", "cpu_shares", "cpu_quota", "cpu_period", "nano_cpus")
+UPDATABLE += ("pids_limit",)
+
+
+def update_resources(paths: RuntimePaths, cid: str, changes: dict[str, int]) -> ContainerSpec:
+    """`docker update`: new limits for a running container's cgroup, through `crun update`,
+    and in its spec and config.json so every later start keeps them."""
+    unknown = set(changes) - set(UPDATABLE)
+    if unknown:
+        raise RuntimeFailure(f"cannot update {', '.join(sorted(unknown))}")
+    with _locked(paths, cid):
+        old = load_spec(paths, cid)
+        new = ContainerSpec.from_dict({**old.to_dict(), **changes})
+        swap = _swap_accounting()
+        resources = oci_resources(new, swap)
+        state = load_state(paths, cid)
+        if state.status in (Status.running, Status.paused):
+            _apply_resources(paths, cid, _lifted(old, new, resources, swap))
+        b = bundle(paths, cid)
+        config = json.loads((b / "config.json").read_text())
+        config["linux"]["resources"] = resources
+        write_json_atomic(b / "spec.json", new.to_dict())
+        write_json_atomic(b / "config.json", config, durable=False)
+        return new
+
+
+def _lifted(old: ContainerSpec, new: ContainerSpec, resources: dict, swap: bool) -> dict:
+    """The resources to hand `crun update`: a fresh spec says nothing of a limit it lifts,
+    and crun leaves unnamed limits as they are, so a lifted one is named as unlimited (-1)."""
+    out = {key: dict(value) for key, value in resources.items() if key != "devices"}
+    if old.memory and not new.memory:
+        out.setdefault("memory", {})["limit"] = -1
+        if swap:
+            out["memory"]["swap"] = -1
+    if old.pids_limit and not new.pids_limit:
+        out["pids"] = {"limit": -1}
+    if (old.nano_cpus or old.cpu_quota) and not (new.nano_cpus or new.cpu_quota):
+        out.setdefault("cpu", {})["quota"] = -1
+    return out
+
+
+def _apply_resources(paths: RuntimePaths, cid: str, resources: dict) -> None:
+    with tempfile.NamedTemporaryFile(
+        "w", dir=bundle(paths, cid), prefix=".update-", suffix=".json"
+    ) as f:
+        json.dump(resources, f)
+        f.flush()
+        crun.run(paths, "update", "--resources", f.name, cid)

@@ -260,6 +260,11 @@ def _resources(spec: ContainerSpec, swap_accounting: bool) -> dict[str, Any]:
     return res
 
 
+def oci_resources(spec: ContainerSpec, swap_accounting: bool) -> dict[str, Any]:
+    """linux.resources of `spec`'s config.json (what `docker update` rewrites)."""
+    return _resources(spec, swap_accounting)
+
+
 def build_oci_config(
     spec: ContainerSpec, rootfs: Path, cgroup_path: str, *, swap_accounting: bool = True
 ) -> dict[str, Any]:
