@@ -383,8 +383,9 @@ class Platform:
                 gave_up = self._supervise_once(time.monotonic())
             if gave_up:
                 self.notify(gave_up)
-                self.failure = gave_up
                 self.stop()
+                # Set last, so whoever sees it finds every child already stopped.
+                self.failure = gave_up
                 return
 
     def _supervise_once(self, now: float) -> str | None:
@@ -396,7 +397,10 @@ class Platform:
             if child.restart_at is not None:
                 if now >= child.restart_at:
                     try:
-                        self.children[index] = self._spawn(child.service, restart=True)
+                        self.children[index] = self._spawn(
+                            child.service,
+                            restart=f"the previous one {_describe_exit(child.process.returncode)}",
+                        )
                     except (PlatformError, OSError) as e:
                         return f"{name} could not be restarted ({e}); stopping the platform."
                     self.restarts[name] = self.restarts.get(name, 0) + 1
@@ -451,14 +455,16 @@ class Platform:
         if "redis" in names and redis_answers(redis_sock):
             raise PlatformError(f"a redis server already answers on {redis_sock}")
 
-    def _spawn(self, service: Service, restart: bool = False) -> _Child:
+    def _spawn(self, service: Service, restart: str | None = None) -> _Child:
+        """Start `service`; `restart` says why, when this replaces a process that died."""
         log_path = self.log_dir / f"{service.name}.log"
         if service.before:
             service.before()
         # A restart appends, so the log keeps why the previous process died.
-        with open(log_path, "ab" if restart else "wb") as log:
-            if restart:
-                log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} restarted ---\n".encode())
+        with open(log_path, "wb" if restart is None else "ab") as log:
+            if restart is not None:
+                when = time.strftime("%Y-%m-%d %H:%M:%S")
+                log.write(f"--- {when} restarted: {restart} ---\n".encode())
                 log.flush()
             try:
                 process = subprocess.Popen(
@@ -473,7 +479,7 @@ class Platform:
             except FileNotFoundError:
                 raise PlatformError(f"{service.name}: {service.argv[0]} is not installed") from None
         child = _Child(service, process, log_path, time.monotonic())
-        if not restart:
+        if restart is None:
             self.children.append(child)
         return child
 

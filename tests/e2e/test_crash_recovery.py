@@ -180,7 +180,12 @@ def test_a_sigkill_of_any_process_loses_no_container_and_no_log_line(tmp_path):
                     followed.append(tmp_path / f"follow-{len(followed)}.log")
                     follower = _follow(platform, followed[-1])
 
-            time.sleep(0.5)
+            # The last follower keeps up with the container before it is stopped.
+            newest = _last_line(platform)
+            caught_up = _within(
+                10, lambda: max(_lines(followed[-1].read_text()), default=0) >= newest
+            )
+            assert caught_up is not None, "the follower fell behind"
             follower.terminate()
             follower.wait(timeout=10)
             stopped = platform.docker("stop", "-t", "1", "counter")
