@@ -3,7 +3,8 @@
 The platform runs with every service; a container prints a numbered line every 50 ms while
 `docker logs -f` follows it. Each of worker, agent, web, gateway and Redis is killed in turn;
 the launcher starts it again, `docker ps` answers within 5 s, the same container keeps
-running, and in the end its log holds every line once, with no gap.
+running, and in the end its log holds every line once, with no gap. A second container
+exits by itself meanwhile, and `docker ps -a` shows its exit code all the same.
 """
 
 import os
@@ -160,6 +161,11 @@ def test_a_sigkill_of_any_process_loses_no_container_and_no_log_line(tmp_path):
             )
             assert started.returncode == 0, started.stderr
             container_pid = platform.docker("inspect", "-f", "{{.State.Pid}}", "counter").stdout
+            # It exits while processes are being killed and restarted; its exit is still seen.
+            quitter = platform.docker(
+                "run", "-d", "--name", "quitter", "busybox", "sh", "-c", "sleep 6; exit 7"
+            )
+            assert quitter.returncode == 0, quitter.stderr
             followed = [tmp_path / "follow-0.log"]
             follower = _follow(platform, followed[0])
 
@@ -190,6 +196,15 @@ def test_a_sigkill_of_any_process_loses_no_container_and_no_log_line(tmp_path):
             follower.wait(timeout=10)
             stopped = platform.docker("stop", "-t", "1", "counter")
             assert stopped.returncode == 0, stopped.stderr
+
+            exited = _within(
+                10,
+                lambda: (
+                    "quitter Exited (7)"
+                    in platform.docker("ps", "-a", "--format", "{{.Names}} {{.Status}}").stdout
+                ),
+            )
+            assert exited is not None, "the quitter's exit was not noticed"
 
             numbers = _lines(platform.docker("logs", "counter").stdout)
             assert numbers == list(range(1, len(numbers) + 1))
