@@ -380,7 +380,12 @@ class Platform:
             with self._lock:
                 if self._stopping.is_set():
                     return
-                gave_up = self._supervise_once(time.monotonic())
+                try:
+                    gave_up = self._supervise_once(time.monotonic())
+                except Exception as e:
+                    # A supervisor that died quietly would leave a platform nobody restarts
+                    # while `make up` seemed to run; better to stop it and say why.
+                    gave_up = f"the launcher's supervisor failed ({e!r}); stopping the platform."
             if gave_up:
                 self.notify(gave_up)
                 self.stop()
