@@ -56,6 +56,33 @@ class Image(models.Model):
         return ", ".join(self.tags) or self.image_id[7:19]
 
 
+class ImageClaim(models.Model):
+    """A user's hold on an image of a node beyond what its names grant them.
+
+    Names give most of a user's view of the node's store (engine/services/image_access.py): their
+    own namespace, their teams', the shared library. A claim adds what they brought in
+    themselves: an image they built, loaded, imported, committed or pulled, by its id
+    (`name` empty), so it stays theirs untagged; and a name they pulled from a repository
+    they may pull but that is not theirs (another user's public one, `name` set), which
+    they see while it still names this image.
+    """
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="claims")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="image_claims"
+    )
+    name = models.CharField(max_length=500, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["image", "user", "name"], name="one_image_claim")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} holds {self.name or self.image}"
+
+
 class ImageLayer(models.Model):
     image = models.ForeignKey(Image, on_delete=models.CASCADE)
     layer = models.ForeignKey(Layer, on_delete=models.PROTECT)

@@ -6,7 +6,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import JsonResponse
 
-from ..errors import BadRequest, Forbidden
+from ..errors import BadRequest
 from ..nodes import local_node
 from ..services import build as svc
 from ..services.images import normalize
@@ -46,24 +46,23 @@ def build_options(request) -> dict:
 
 @engine_view("POST")
 async def build(request, actor):
-    options = build_options(request)
     node = await sync_to_async(local_node)()
+    # The tags are checked before a byte of the context is read.
+    options = await sync_to_async(svc.prepare_build)(actor, node, build_options(request))
     max_bytes = settings.DOCKYARD_MAX_ARCHIVE_BYTES
     stream = await Stream(node.name, "build", {"options": options, "max_bytes": max_bytes}).open()
     await send_body(request, stream)
 
     def after(result: dict) -> None:
         if result.get("ID"):
-            svc.finish_build(node, result["ID"], options["tags"])
+            svc.finish_build(actor, node, result["ID"], options["tags"])
 
     return relay(stream, "application/json", after)
 
 
 @engine_view("POST")
 def prune(request, actor):
-    if not actor.admin:
-        raise Forbidden("pruning a node's build cache is for administrators")
-    entries, reclaimed = svc.do_build_prune(local_node())
+    entries, reclaimed = svc.do_build_prune(actor, local_node())
     return JsonResponse(
         {
             "CachesDeleted": [f"{entries} cached steps"] if entries else None,
@@ -74,10 +73,10 @@ def prune(request, actor):
 
 @engine_view("GET")
 def disk_usage(request, actor):
-    usage = svc.disk_usage(local_node())
+    usage = svc.disk_usage(actor, local_node())
     images = []
-    for image, _used, count in usage["images"]:
-        row = image_summary(image)
+    for image, digests, count in usage["images"]:
+        row = image_summary(image, digests)
         row["Containers"] = count
         row["SharedSize"] = 0
         images.append(row)

@@ -14,8 +14,9 @@ from ..events import Subscription, container_group
 from ..models import Container
 from ..nodes import local_node, run_on_node
 from ..services import containers as svc
+from ..services import images as images_svc
 from ..services.access import visible_containers
-from ..services.images import normalize, sync_images
+from ..services.images import normalize
 from ..streams import wire
 from ..streams.client import Stream, hand_over
 from .base import engine_view, flag, int_param, parse_body, parse_filters
@@ -176,8 +177,6 @@ def commit(request, actor):
     ref = request.GET.get("container", "")
     c = svc.resolve_container(actor, ref)
     overrides = parse_body(request, CommitConfig, optional=True).model_dump(exclude_none=True)
-    repo, tag = request.GET.get("repo", ""), request.GET.get("tag", "")
-    tags = [normalize(f"{repo}:{tag or 'latest'}")] if repo else []
     options = {
         "config_overrides": overrides or None,
         "comment": request.GET.get("comment", ""),
@@ -185,11 +184,10 @@ def commit(request, actor):
         "created_by": "",
         # Docker freezes the container for the commit unless asked `pause=0`.
         "pause": flag(request, "pause", default=True),
-        "tags": tags,
     }
-    image = run_on_node(c.node, tasks.commit_container, c.id, c.image_id, options)
-    sync_images(c.node)
-    return JsonResponse({"Id": image["id"]}, status=201)
+    repo, tag = request.GET.get("repo", ""), request.GET.get("tag", "")
+    image_id = images_svc.do_commit(actor, c, repo, tag, options)
+    return JsonResponse({"Id": image_id}, status=201)
 
 
 @engine_view("POST")

@@ -42,8 +42,10 @@ async def create_image(request, actor):
         return await _import(request, actor)
     ref = svc.image_reference(request.GET.get("fromImage", ""), request.GET.get("tag", ""))
     auth = svc.registry_auth(request.headers.get("X-Registry-Auth", ""))
+    hold = await sync_to_async(svc.authorize_pull)(actor, ref)
     node = await sync_to_async(local_node)()
-    return StreamingHttpResponse(svc.pull_stream(node, ref, auth), content_type="application/json")
+    body = svc.pull_stream(node, ref, auth, actor, hold)
+    return StreamingHttpResponse(body, content_type="application/json")
 
 
 async def _import(request, actor):
@@ -63,7 +65,7 @@ async def _import(request, actor):
 async def push_image(request, actor, name):
     auth = svc.registry_auth(request.headers.get("X-Registry-Auth", ""))
     node = await sync_to_async(local_node)()
-    refs = await sync_to_async(svc.local_tags)(node, name, request.GET.get("tag", ""))
+    refs = await sync_to_async(svc.local_tags)(actor, node, name, request.GET.get("tag", ""))
     repository = refs[0].rpartition(":")[0]
     body = svc.push_stream(node, repository, refs, auth)
     return StreamingHttpResponse(body, content_type="application/json")

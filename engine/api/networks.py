@@ -6,6 +6,7 @@ from ..errors import NotFound
 from ..models import Network
 from ..nodes import local_node
 from ..services import networks as svc
+from ..services.access import Actor, visible_containers
 from ..services.containers import resolve_container
 from .base import engine_view, parse_body, parse_filters
 from .schemas import NetworkConnect, NetworkCreate, NetworkDisconnect
@@ -13,9 +14,14 @@ from .schemas import NetworkConnect, NetworkCreate, NetworkDisconnect
 _SCOPE = "local"
 
 
-def network_json(net: Network) -> dict:
+def network_json(net: Network, actor: Actor) -> dict:
+    """`docker network inspect`; Containers lists only those the actor may see (the default
+    bridge holds every user's)."""
+    visible = None if actor.admin else set(visible_containers(actor).values_list("id", flat=True))
     containers = {}
     for a in net.attachments.select_related("container"):
+        if visible is not None and a.container_id not in visible:
+            continue
         if a.container.running and a.ip:
             containers[a.container_id] = {
                 "Name": a.container.name,
@@ -77,7 +83,7 @@ def list_networks(request, actor):
     svc.default_network(node)
     filters = parse_filters(request)
     rows = [n for n in svc.visible_networks(actor).filter(node=node) if _matches(n, filters)]
-    return JsonResponse([network_json(n) for n in rows], safe=False)
+    return JsonResponse([network_json(n, actor) for n in rows], safe=False)
 
 
 @engine_view("POST")
@@ -104,7 +110,7 @@ def network(request, actor, ref):
     if request.method == "DELETE":
         svc.do_remove_network(actor, net)
         return HttpResponse(status=204)
-    return JsonResponse(network_json(net))
+    return JsonResponse(network_json(net, actor))
 
 
 @engine_view("POST")

@@ -243,11 +243,13 @@ def network_settings(c: Container) -> dict:
     }
 
 
-def image_summary(image: Image) -> dict:
+def image_summary(image: Image, repo_digests: list[str] | None = None) -> dict:
+    """`docker images` row; `repo_digests` as the asker may see them (all by default)."""
     from ..services import distribution
 
     repo_tags = image.tags or []
-    repo_digests = distribution.repo_digests(image)
+    if repo_digests is None:
+        repo_digests = distribution.repo_digests(image)
     return {
         "Id": image.image_id,
         "ParentId": "",
@@ -262,14 +264,17 @@ def image_summary(image: Image) -> dict:
     }
 
 
-def image_inspect(image: Image) -> dict:
+def image_inspect(image: Image, repo_digests: list[str] | None = None) -> dict:
+    """`docker image inspect`; `repo_digests` as the asker may see them (all by default)."""
     from ..services import distribution
 
     config = image.config
+    if repo_digests is None:
+        repo_digests = distribution.repo_digests(image)
     return {
         "Id": image.image_id,
         "RepoTags": image.tags,
-        "RepoDigests": distribution.repo_digests(image),
+        "RepoDigests": repo_digests,
         "Parent": "",
         "Comment": next((h.get("comment", "") for h in reversed(config.get("history") or [])), ""),
         "Created": config.get("created") or image.created.isoformat(),

@@ -12,10 +12,11 @@ from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 
 from .. import events
 from ..errors import BadRequest
-from ..models import Container, Image
+from ..models import Image
 from ..nodes import local_node
 from ..services.access import visible_containers
 from ..services.containers import OCI_RUNTIME
+from ..services.images import ImageView
 from .base import API_VERSION, MIN_API_VERSION, engine_view, parse_filters
 
 VERSION = "0.1.0"
@@ -79,10 +80,16 @@ def _arch() -> str:
 @engine_view("GET")
 def info(request, actor):
     node = local_node()
-    containers = Container.objects.filter(node=node)
+    # Counted as the asker sees the node: other users' containers and images are not theirs
+    # to know of.
+    containers = visible_containers(actor).filter(node=node)
     running = containers.filter(status="running").count()
     paused = containers.filter(status="paused").count()
     total = containers.count()
+    if actor.admin:
+        images = Image.objects.filter(node=node).count()
+    else:
+        images = len(ImageView(actor, node).images())
     return JsonResponse(
         {
             "ID": f"dockyard-{node.name}",
@@ -90,7 +97,7 @@ def info(request, actor):
             "ContainersRunning": running,
             "ContainersPaused": paused,
             "ContainersStopped": total - running - paused,
-            "Images": Image.objects.filter(node=node).count(),
+            "Images": images,
             "Driver": "overlay2",
             "DriverStatus": [["Backing Filesystem", "overlay"]],
             "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": []},

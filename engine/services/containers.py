@@ -77,7 +77,7 @@ def do_create_container(actor: Actor, node: Node, body: ContainerCreate, name: s
     if host.get("Runtime") not in ("", OCI_RUNTIME):
         raise BadRequest(f"unknown or invalid runtime name: {host['Runtime']}")
     check_host_config(actor, host)
-    image = resolve_image(node, body.Image)
+    image = resolve_image(actor, node, body.Image)
     networks = choose_networks(actor, node, host, body.NetworkingConfig, resolve_container)
     cid = secrets.token_hex(32)
     config = container_config(body, image.config, cid)

@@ -18,12 +18,13 @@ from runtime.errors import InvalidInput
 from runtime.images.reference import parse_reference
 
 from .. import tasks
-from ..errors import ApiError, BadRequest, NotFound, Unauthorized
+from ..errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized
 from ..events import make_event, publish
 from ..models import Image, Node
 from ..nodes import run_on_node
 from ..tasks.distribution import PROGRESS_END
-from .images import sync_images
+from .image_access import image_name_rights, registry_repository
+from .images import ImageView, claim, sync_images
 
 TRANSFER_TIMEOUT = 6 * 3600
 # After the task answered, how long to wait for progress messages still on their way.
@@ -158,7 +159,45 @@ async def _run_with_progress(node: Node, task, args: tuple) -> AsyncIterator[dic
         await layer.group_discard(group, channel)
 
 
-async def pull_stream(node: Node, ref: str, auth: dict) -> AsyncIterator[bytes]:
+def authorize_pull(actor: Actor, ref: str) -> str:
+    """Whether `actor` may pull `ref` onto the node; answers the name to hold for them
+    ("" when their namespaces already show it to them).
+
+    A user pulls what the platform's registry lets them pull, into their own names or the
+    names of the repository they pull from: what lands there is what that repository's
+    writers pushed, so a pull can bring a shared name back to its published content but
+    never put the user's own content under it. Other registries are for administrators,
+    whose names nobody else's rules cover. The refusal reads the same whether the
+    repository exists or not.
+    """
+    if actor.admin:
+        return ""
+    from registry_app.permissions import PULL, allowed_actions
+
+    parsed = parse_reference(ref)
+    repository = registry_repository(parsed.name)
+    if repository is None:
+        raise Forbidden(
+            f"only administrators may pull from {parsed.domain}; this platform's registry is "
+            f"{settings.DOCKYARD_REGISTRY}"
+        )
+    rights = image_name_rights(actor)
+    if rights.may_write(parsed.name):
+        return ""
+    if PULL not in allowed_actions(actor, repository):
+        raise Forbidden(
+            f"pull access denied for {parsed.name}, repository does not exist or may require "
+            "'docker login': denied: requested access to the resource is denied"
+        )
+    local = f"{parsed.name}:{parsed.tag}" if parsed.tag and not parsed.digest else ""
+    return "" if not local or rights.may_read(local) else local
+
+
+async def pull_stream(
+    node: Node, ref: str, auth: dict, actor: Actor, hold: str = ""
+) -> AsyncIterator[bytes]:
+    """`docker pull` as progress lines; the image and, if given, the name `hold` become
+    `actor`'s (authorize_pull says which)."""
     parsed = parse_reference(ref)
     label = parsed.digest or parsed.tag
     path = parsed.path if parsed.domain or "/" in parsed.path else f"library/{parsed.path}"
@@ -173,6 +212,7 @@ async def pull_stream(node: Node, ref: str, auth: dict) -> AsyncIterator[bytes]:
         yield _error(e.message)
         return
     await sync_to_async(_after_change)(node, "pull", answer["id"], answer["name"])
+    await sync_to_async(_claim_pulled)(actor, node, answer["id"], hold)
     yield _json({"status": f"Digest: {answer['digest']}"})
     if answer["updated"]:
         yield _json({"status": f"Status: Downloaded newer image for {answer['name']}"})
@@ -207,20 +247,22 @@ def _after_change(node: Node, action: str, actor_id: str, name: str) -> None:
     publish(make_event("image", action, actor_id, {"name": name}))
 
 
-def local_tags(node: Node, repository: str, tag: str) -> list[str]:
-    """What `docker push repository[:tag]` pushes: that tag, or every tag of the repository."""
+def _claim_pulled(actor: Actor, node: Node, image_id: str, hold: str) -> None:
+    claim(actor, node, image_id)
+    if hold:
+        claim(actor, node, image_id, hold)
+
+
+def local_tags(actor: Actor, node: Node, repository: str, tag: str) -> list[str]:
+    """What `docker push repository[:tag]` pushes: that tag, or every tag of the repository,
+    among the names `actor` sees; the registry then decides whether they may push there."""
     name = parse_reference(check_reference(repository)).name
+    visible = [t for image in ImageView(actor, node).images() for t in image.tags]
     if tag:
         wanted = [check_reference(f"{name}:{tag}")]
     else:
-        wanted = sorted(
-            t
-            for image in Image.objects.filter(node=node)
-            for t in image.tags
-            if t.rpartition(":")[0] == name
-        )
-    present = {t for image in Image.objects.filter(node=node) for t in image.tags}
-    missing = [t for t in wanted if t not in present]
+        wanted = sorted(t for t in visible if t.rpartition(":")[0] == name)
+    missing = [t for t in wanted if t not in visible]
     if missing or not wanted:
         raise NotFound(
             f"An image does not exist locally with the tag: {missing[0] if missing else name}"

@@ -55,6 +55,13 @@ class BuildOptions:
     target: str = ""
     no_cache: bool = False
     labels: dict[str, str] = field(default_factory=dict)
+    # Image ids FROM and COPY --from may use; None for any image of the node. A platform
+    # with several users passes what the building user may see, since the store holds
+    # every user's images and names resolve across all of them.
+    visible_images: list[str] | None = None
+    # Keeps cached steps apart per scope (a user, say): a step another scope ran is neither
+    # reused nor revealed by a cache hit. "" is the scope the cache had before scopes.
+    cache_scope: str = ""
 
 
 @dataclass
@@ -187,7 +194,7 @@ class Builder:
             stage_state = self.stages[index]
             return _state_from(stage_state.config, stage_state.layers)
         try:
-            image = self.store.get(name)
+            image = self._visible_image(name)
         except NotFound:
             raise BuildFailure(
                 f"pull access denied for {name}: no such image on this node; "
@@ -196,6 +203,15 @@ class Builder:
         state = _state_from(image.config, image.layers)
         state.image_id = image.id
         return state
+
+    def _visible_image(self, name: str) -> Image:
+        """The image `name` resolves to, if this build may use it; else NotFound, the same
+        answer as for a missing one."""
+        image = self.store.get(name)
+        allowed = self.options.visible_images
+        if allowed is not None and image.id not in allowed:
+            raise NotFound(f"No such image: {name}")
+        return image
 
     # --- one step --------------------------------------------------------------------------
 
@@ -352,7 +368,7 @@ class Builder:
         sources: list[str],
         make_layer,
     ) -> Iterator[dict]:
-        key = cache_key(state.image_id, history["created_by"], sources)
+        key = cache_key(state.image_id, history["created_by"], sources, self.options.cache_scope)
         if not self.options.no_cache:
             hit = self.cache.get(key)
             if hit is not None:
@@ -512,7 +528,7 @@ class Builder:
             source = self.stages[index]
         else:
             try:
-                image = self.store.get(name)
+                image = self._visible_image(name)
             except NotFound:
                 raise BuildFailure(
                     f"invalid from flag value {name}: no such stage or image"

@@ -21,8 +21,11 @@ def cache_dir(paths: RuntimePaths) -> Path:
     return paths.root / "build-cache"
 
 
-def cache_key(parent_id: str, instruction: str, sources: list[str]) -> str:
-    text = json.dumps([parent_id, instruction, sources], separators=(",", ":"))
+def cache_key(parent_id: str, instruction: str, sources: list[str], scope: str = "") -> str:
+    """The key of a step; `scope` keeps one user's steps apart from another's (the empty
+    scope gives the keys this cache had before scopes, so they stay valid)."""
+    parts = [parent_id, instruction, sources] + ([scope] if scope else [])
+    text = json.dumps(parts, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

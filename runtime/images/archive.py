@@ -179,9 +179,18 @@ def _load_docker(
                 {"mediaType": x.media_type, "digest": x.digest, "size": x.size} for x in layers
             ],
         }
-        tags = [str(parse_reference(t)) for t in entry.get("RepoTags") or []]
-        images.append(store.add_from_blobs(canonical_json(manifest), tags))
+        images.append(store.add_from_blobs(canonical_json(manifest), _docker_tags(entry)))
     return images
+
+
+def _docker_tags(entry: dict) -> list[str]:
+    return [str(parse_reference(t)) for t in entry.get("RepoTags") or []]
+
+
+def _oci_tags(item: dict) -> list[str]:
+    annotations = item.get("annotations") or {}
+    name = annotations.get(_CONTAINERD_NAME) or annotations.get(_REF_NAME, "")
+    return [str(parse_reference(name))] if ":" in name or "/" in name else []
 
 
 def _load_oci(
@@ -212,11 +221,48 @@ def _load_oci(
                 if not existed:
                     store.blobs.delete(ref["digest"])
                 raise
-        annotations = item.get("annotations") or {}
-        name = annotations.get(_CONTAINERD_NAME) or annotations.get(_REF_NAME, "")
-        tags = [str(parse_reference(name))] if ":" in name or "/" in name else []
-        images.append(store.add_from_blobs(manifest_bytes, tags))
+        images.append(store.add_from_blobs(manifest_bytes, _oci_tags(item)))
     return images
+
+
+def archive_tags(stream: BinaryIO, max_bytes: int = DEFAULT_MAX_ARCHIVE) -> list[str]:
+    """The names `load_archive` would give the images on `stream`, read in one pass and
+    without storing anything, so that a caller can refuse names before a load.
+
+    It reads what the loader reads: the last manifest.json (else index.json) entry of the
+    archive. One that is a link is refused rather than followed: following it needs the
+    whole archive at hand, and `docker save` never writes one.
+    """
+    documents: dict[str, bytes | None] = {}
+    try:
+        source = CappedReader(open_uncompressed(stream), max_bytes, "image archive")
+        with tarfile.open(fileobj=source, mode="r|") as tar:
+            for member in tar:
+                name = _clean(member.name)
+                if name not in ("manifest.json", "index.json"):
+                    continue
+                if member.isreg():
+                    data = tar.extractfile(member).read(MAX_MANIFEST + 1)
+                    if len(data) > MAX_MANIFEST:
+                        raise InvalidInput(f"image archive's {name!r} is too large")
+                    documents[name] = data
+                elif member.issym() or member.islnk():
+                    documents[name] = None
+    except (tarfile.TarError, OSError, EOFError) as err:
+        raise InvalidInput(f"invalid image archive: {err}") from None
+    which = "manifest.json" if "manifest.json" in documents else "index.json"
+    if which not in documents:
+        raise InvalidInput("not an image archive: it has neither manifest.json nor index.json")
+    data = documents[which]
+    if data is None:
+        raise InvalidInput(f"image archive's {which!r} is a link; refusing to follow it")
+    try:
+        doc = json.loads(data)
+        if which == "manifest.json":
+            return [t for entry in doc for t in _docker_tags(entry)]
+        return [t for item in doc.get("manifests", []) for t in _oci_tags(item)]
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidInput(f"image archive has an invalid {which!r}") from None
 
 
 def _blob(tar: tarfile.TarFile, members: dict, digest: str) -> BinaryIO:
