@@ -125,6 +125,10 @@ class Container(models.Model):
     log_start_offset = models.BigIntegerField(default=0)
     restart_count = models.PositiveIntegerField(default=0)
     stopped_by_user = models.BooleanField(default=False)
+    # What `docker inspect` shows as Mounts: volumes, binds and tmpfs, in Docker's shape.
+    mounts = models.JSONField(default=list, blank=True)
+    # Docker's State.Health of the current (or last) run, written by the node agent's probes.
+    health = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -210,3 +214,35 @@ class PublishedPort(models.Model):
     host_port = models.PositiveIntegerField()
     container_port = models.PositiveIntegerField()
     proto = models.CharField(max_length=3, default="tcp")
+
+
+class Volume(models.Model):
+    """A volume of the `local` driver on one node: a directory the node keeps, mounted into
+    containers. `anonymous` ones were made for a container's `-v /path` or its image's
+    VOLUME and go with it on `docker rm -v`."""
+
+    name = models.CharField(max_length=255)
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="volumes")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    driver = models.CharField(max_length=40, default="local")
+    labels = models.JSONField(default=dict, blank=True)
+    options = models.JSONField(default=dict, blank=True)
+    anonymous = models.BooleanField(default=False)
+    created = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["node", "name"], name="unique_volume_name")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class VolumeMount(models.Model):
+    """A container's use of a volume; a volume with any is in use and cannot be removed."""
+
+    container = models.ForeignKey(Container, on_delete=models.CASCADE, related_name="volume_mounts")
+    volume = models.ForeignKey(Volume, on_delete=models.PROTECT, related_name="mounts")
+    destination = models.CharField(max_length=4096)

@@ -37,6 +37,9 @@ def container_config(body: ContainerCreate, image_config: dict, cid: str) -> dic
     if not entrypoint and not cmd:
         raise BadRequest("no command specified")
     labels = {**(img.get("Labels") or {}), **(body.Labels or {})}
+    healthcheck = merge_healthcheck(
+        body.Healthcheck.model_dump() if body.Healthcheck else None, img.get("Healthcheck")
+    )
     exposed = {**(img.get("ExposedPorts") or {}), **(body.ExposedPorts or {})}
     return {
         "Hostname": body.Hostname or cid[:12],
@@ -58,7 +61,33 @@ def container_config(body: ContainerCreate, image_config: dict, cid: str) -> dic
         "Labels": labels,
         "StopSignal": body.StopSignal or img.get("StopSignal") or "SIGTERM",
         "StopTimeout": body.StopTimeout,
+        **({"Healthcheck": healthcheck} if healthcheck else {}),
     }
+
+
+_HEALTH_DURATIONS = ("Interval", "Timeout", "StartPeriod", "StartInterval")
+
+
+def merge_healthcheck(asked: dict | None, image: dict | None) -> dict | None:
+    """Docker's rule: the request's check wins, but its empty Test and zero durations and
+    retries take the image's (so `--health-interval 5s` alone tunes the image's check)."""
+    if not asked and not image:
+        return None
+    asked, image = asked or {}, image or {}
+    merged = {"Test": asked.get("Test") or image.get("Test") or []}
+    if merged["Test"][:1] == ["NONE"]:
+        return merged
+    for key in (*_HEALTH_DURATIONS, "Retries"):
+        value = asked.get(key) or image.get(key) or 0
+        if value:
+            merged[key] = value
+    if merged["Test"] and merged["Test"][0] not in ("NONE", "CMD", "CMD-SHELL"):
+        raise BadRequest(f"unknown healthcheck type {merged['Test'][0]!r} (try CMD or CMD-SHELL)")
+    for key in _HEALTH_DURATIONS:
+        # Docker's minimum, which keeps a probe loop from spinning.
+        if 0 < merged.get(key, 0) < 1_000_000:
+            raise BadRequest(f"{key} in Healthcheck cannot be less than 1ms")
+    return merged if merged["Test"] else None
 
 
 # Options naming confinement this platform does not apply anyway: asking to go without it

@@ -13,6 +13,7 @@ from .api import (
     images,
     networks_urls,
     system,
+    volumes_urls,
 )
 from .api.routes import ID, NAME, api
 
@@ -21,6 +22,7 @@ urlpatterns = [
     *distribution_urls.urlpatterns,
     *archives_urls.urlpatterns,
     *build_urls.urlpatterns,
+    *volumes_urls.urlpatterns,
     api(r"_ping", system.ping, "ping"),
     api(r"version", system.version, "version"),
     api(r"info", system.info, "info"),
@@ -38,6 +40,7 @@ urlpatterns = [
     api(rf"containers/{ID}/unpause", containers.unpause, "container-unpause"),
     api(rf"containers/{ID}/rename", containers.rename, "container-rename"),
     api(rf"containers/{ID}/resize", containers.resize, "container-resize"),
+    api(rf"containers/{ID}/update", containers.update, "container-update"),
     api(rf"containers/{ID}/attach", containers.attach, "container-attach"),
     api(rf"containers/{ID}/logs", containers.container_logs, "container-logs"),
     api(rf"containers/{ID}/stats", containers.container_stats, "container-stats"),

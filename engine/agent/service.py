@@ -24,7 +24,8 @@ from ..services.networks import sync_networks
 from ..streams import endpoints
 from ..tasks.base import node_paths
 from ..tasks.networks import recover_node_network
-from .exits import after_exit, record
+from .exits import after_exit, record, revive
+from .health import HealthMonitor
 from .rotation import rotate_logs_forever
 from .server import StreamServer
 
@@ -71,7 +72,10 @@ class Agent:
         ready_file().write_text(str(os.getpid()))
         try:
             await asyncio.gather(
-                self.watch_exits(inotify), self.heartbeat(), rotate_logs_forever()
+                self.watch_exits(inotify),
+                self.heartbeat(),
+                rotate_logs_forever(),
+                HealthMonitor(self.node).run(),
             )
         finally:
             await streams.close()
@@ -108,6 +112,7 @@ def reconcile(node: Node) -> None:
     """Make the ORM agree with what runs here after any crash or reboot."""
     paths = node_paths()
     on_node = set(lifecycle.list_ids(paths))
+    ended, stopped = [], []
     for c in Container.objects.filter(node=node).select_related("node"):
         if c.id not in on_node:
             c.status = Container.Status.DEAD
@@ -122,7 +127,9 @@ def reconcile(node: Node) -> None:
         was_running = c.running
         record_exit(c, asdict(state))
         if was_running and not c.running:
-            after_exit(c)
+            ended.append(c)
+        elif not c.running:
+            stopped.append(c)
     known = set(Container.objects.filter(node=node).values_list("id", flat=True))
     for orphan in on_node - known:
         with contextlib.suppress(RuntimeFailure):
@@ -131,3 +138,11 @@ def reconcile(node: Node) -> None:
         sync_networks(node, recover_node_network(paths, lifecycle.list_ids(paths)), complete=True)
     except (RuntimeFailure, OSError):
         log.exception("restoring the node's networks")
+    # Restart policies last: a container started again needs its networks' bridges, which
+    # a reboot took away and the recovery above brought back.
+    for handle, containers in ((after_exit, ended), (revive, stopped)):
+        for c in containers:
+            try:
+                handle(c)
+            except Exception:
+                log.exception("restart policy of %s", c.id[:12])

@@ -14,6 +14,7 @@ from ..streams.client import Stream
 from .archives import relay, send_body
 from .base import engine_view, flag
 from .render import image_summary
+from .volumes import disk_usage_rows
 
 
 def _json_param(request, name: str) -> dict:
@@ -120,7 +121,7 @@ def disk_usage(request, actor):
             "LayersSize": usage["layers_size"],
             "Images": images,
             "Containers": containers,
-            "Volumes": [],
+            "Volumes": disk_usage_rows(actor, local_node()),
             "BuildCache": build_cache,
         }
     )

@@ -21,7 +21,7 @@ from ..streams import wire
 from ..streams.client import Stream, hand_over
 from .base import engine_view, flag, int_param, parse_body, parse_filters
 from .render import container_inspect, container_summary
-from .schemas import CommitConfig, ContainerCreate
+from .schemas import CommitConfig, ContainerCreate, ContainerUpdate
 
 HIJACK_HEADER = "X-Dockyard-Hijack"
 
@@ -133,7 +133,8 @@ def unpause(request, actor, ref):
 
 @engine_view("DELETE")
 def remove(request, actor, ref):
-    svc.do_remove(svc.resolve_container(actor, ref), force=flag(request, "force"))
+    c = svc.resolve_container(actor, ref)
+    svc.do_remove(c, force=flag(request, "force"), remove_volumes=flag(request, "v"))
     return HttpResponse(status=204)
 
 
@@ -148,6 +149,13 @@ def resize(request, actor, ref):
     c = svc.resolve_container(actor, ref)
     svc.do_resize(c, int_param(request, "h", 0), int_param(request, "w", 0))
     return HttpResponse(status=200)
+
+
+@engine_view("POST")
+def update(request, actor, ref):
+    c = svc.resolve_container(actor, ref)
+    warnings = svc.do_update(actor, c, parse_body(request, ContainerUpdate, optional=True))
+    return JsonResponse({"Warnings": warnings})
 
 
 @engine_view("POST")

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 
 from ..models import Container, Image, Network
+from ..services.health import check_of, status_suffix
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -47,7 +48,7 @@ def _since(stamp: str) -> float:
 
 def status_text(c: Container) -> str:
     if c.status == Container.Status.RUNNING:
-        return f"Up {human_duration(_since(c.started_at))}"
+        return f"Up {human_duration(_since(c.started_at))}{status_suffix(c)}"
     if c.status == Container.Status.PAUSED:
         return f"Up {human_duration(_since(c.started_at))} (Paused)"
     if c.status == Container.Status.RESTARTING:
@@ -79,7 +80,7 @@ def container_summary(c: Container) -> dict:
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "bridge"},
         "NetworkSettings": {"Networks": endpoint_settings(c)},
-        "Mounts": [],
+        "Mounts": list(c.mounts or []),
     }
 
 
@@ -108,6 +109,7 @@ def container_inspect(c: Container, log_path: str = "") -> dict:
             "Error": c.error,
             "StartedAt": c.started_at or ZERO_TIME,
             "FinishedAt": c.finished_at or ZERO_TIME,
+            **_health(c),
         },
         "Image": c.image_id,
         "ResolvConfPath": _etc_path(c, "resolv.conf"),
@@ -124,9 +126,23 @@ def container_inspect(c: Container, log_path: str = "") -> dict:
         "ExecIDs": list(c.execs.filter(running=True).values_list("id", flat=True)) or None,
         "HostConfig": {**c.host_config, "LogConfig": log_config(c.host_config)},
         "GraphDriver": {"Name": "overlay2", "Data": None},
-        "Mounts": [],
+        "Mounts": list(c.mounts or []),
         "Config": c.config,
         "NetworkSettings": network_settings(c),
+    }
+
+
+def _health(c: Container) -> dict:
+    """State.Health, present (as with Docker) only for a container with a healthcheck."""
+    if check_of(c.config) is None:
+        return {}
+    health = c.health or {}
+    return {
+        "Health": {
+            "Status": health.get("Status") or "starting",
+            "FailingStreak": health.get("FailingStreak") or 0,
+            "Log": health.get("Log") or [],
+        }
     }
 
 

@@ -50,6 +50,8 @@ class HostConfigSpec(_Body):
     DnsSearch: list[str] | None = None
     ExtraHosts: list[str] | None = None
     Tmpfs: dict[str, str] | None = None
+    Mounts: list[dict[str, Any]] | None = None
+    VolumesFrom: list[str] | None = None
     Ulimits: list[UlimitSpec] | None = None
     PidMode: str = ""
     IpcMode: str = ""
@@ -70,6 +72,18 @@ class EndpointSettings(_Body):
 
 class NetworkingSpec(_Body):
     EndpointsConfig: dict[str, EndpointSettings | None] | None = None
+
+
+class HealthcheckSpec(_Body):
+    """Docker's Config.Healthcheck; durations in nanoseconds, 0 or null meaning "inherit or
+    default"."""
+
+    Test: StrSlice = None
+    Interval: int | None = Field(default=None, ge=0)
+    Timeout: int | None = Field(default=None, ge=0)
+    StartPeriod: int | None = Field(default=None, ge=0)
+    StartInterval: int | None = Field(default=None, ge=0)
+    Retries: int | None = Field(default=None, ge=0)
 
 
 class ContainerCreate(_Body):
@@ -94,6 +108,21 @@ class ContainerCreate(_Body):
     Volumes: dict[str, dict] | None = None
     HostConfig: HostConfigSpec = Field(default_factory=HostConfigSpec)
     NetworkingConfig: NetworkingSpec | None = None
+    Healthcheck: HealthcheckSpec | None = None
+
+
+class ContainerUpdate(_Body):
+    """POST /containers/{id}/update: what is absent or 0 stays as it is (Docker's rule),
+    except PidsLimit, where null keeps and 0 or -1 lift the limit."""
+
+    CpuShares: int = Field(default=0, ge=0)
+    CpuQuota: int = Field(default=0, ge=0)
+    CpuPeriod: int = Field(default=0, ge=0)
+    NanoCpus: int = Field(default=0, ge=0)
+    Memory: int = Field(default=0, ge=0)
+    MemorySwap: int = 0
+    PidsLimit: int | None = None
+    RestartPolicy: RestartPolicySpec | None = None
 
 
 class IPAMPool(_Body):
@@ -162,3 +191,10 @@ def describe(error: ValidationError) -> str:
     first = error.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "body"
     return f"invalid {where}: {first['msg']}"
+
+
+class VolumeCreate(_Body):
+    Name: str = ""
+    Driver: str = "local"
+    DriverOpts: dict[str, str] | None = None
+    Labels: dict[str, str] | None = None

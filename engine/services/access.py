@@ -32,6 +32,10 @@ def check_host_config(actor: Actor, host: dict) -> None:
         raise Forbidden("privileged containers are for administrators")
     if any(b.startswith("/") for b in host.get("Binds") or []):
         raise Forbidden("host bind mounts are for administrators")
+    # `--mount type=bind` reaches the host as `-v /path:...` does; type=volume and tmpfs
+    # stay in what the node keeps for the user.
+    if any((m.get("Type") or "volume") == "bind" for m in host.get("Mounts") or []):
+        raise Forbidden("host bind mounts are for administrators")
     if host.get("CapAdd") or host.get("Devices"):
         raise Forbidden("added capabilities and devices are for administrators")
     seccomp = seccomp_choice(host)

@@ -8,13 +8,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .. import tasks
-from ..api.schemas import ContainerCreate
+from ..api.schemas import ContainerCreate, ContainerUpdate
 from ..errors import BadRequest, Conflict, NotFound
 from ..events import make_event, publish
 from ..models import Container, Node
 from ..nodes import run_on_node
-from ..specs import container_config, runtime_spec
+from ..specs import container_config, pids_limit, runtime_spec
+from . import volumes
 from .access import Actor, check_host_config, visible_containers
+from .health import check_on_failure_label, initial_health
 from .images import resolve_image
 from .networks import choose_networks, network_plan, record_network, save_attachments
 
@@ -81,14 +83,22 @@ def do_create_container(actor: Actor, node: Node, body: ContainerCreate, name: s
     networks = choose_networks(actor, node, host, body.NetworkingConfig, resolve_container)
     cid = secrets.token_hex(32)
     config = container_config(body, image.config, cid)
-    state = run_on_node(
-        node,
-        tasks.create_container,
-        cid,
-        image.image_id,
-        runtime_spec(config, host, settings.DOCKYARD_DEFAULT_PIDS_LIMIT),
-        networks.runtime(),
+    check_on_failure_label(config.get("Labels") or {})
+    check_restart_policy(host)
+    image_volumes = (image.config.get("config") or {}).get("Volumes") or {}
+    plan = volumes.plan_mounts(
+        actor, node, host, {**image_volumes, **(body.Volumes or {})}, resolve_container
     )
+    spec = runtime_spec(config, host, settings.DOCKYARD_DEFAULT_PIDS_LIMIT)
+    spec.update(binds=plan.binds, mounts=plan.runtime, tmpfs=plan.tmpfs)
+    new_volumes = volumes.claim_volumes(actor, node, plan)
+    try:
+        state = run_on_node(
+            node, tasks.create_container, cid, image.image_id, spec, networks.runtime()
+        )
+    except BaseException:
+        volumes.release(new_volumes)
+        raise
     c = Container(
         id=cid,
         name=name,
@@ -98,6 +108,7 @@ def do_create_container(actor: Actor, node: Node, body: ContainerCreate, name: s
         image_ref=body.Image,
         config=config,
         host_config=host,
+        mounts=plan.shown,
         created=timezone.now(),
     )
     apply_state(c, state)
@@ -105,14 +116,18 @@ def do_create_container(actor: Actor, node: Node, body: ContainerCreate, name: s
         with transaction.atomic():
             c.save(force_insert=True)
             save_attachments(c, networks)
+            volumes.record_mounts(c, plan)
             emit(c, "create")
     except IntegrityError:
         run_on_node(node, tasks.remove_container, cid, True)
+        volumes.release(new_volumes)
         raise Conflict(f'Conflict. The container name "/{name}" is already in use.') from None
     return c
 
 
-def do_start(c: Container) -> Container:
+def do_start(c: Container, by_policy: bool = False) -> Container:
+    """Start `c`; a start the user asks for (not `by_policy`) counts restarts from 0 again,
+    as Docker's does."""
     if c.status == Container.Status.PAUSED:
         raise Conflict(f"cannot start a paused container {c.id[:12]}, try unpause instead")
     if c.status == Container.Status.RUNNING:
@@ -122,6 +137,9 @@ def do_start(c: Container) -> Container:
     c.start_count += 1
     c.log_start_offset = result["log_offset"]
     c.stopped_by_user = False
+    c.health = initial_health(c.config)
+    if not by_policy:
+        c.restart_count = 0
     with transaction.atomic():
         c.save()
         record_network(c, result["network"])
@@ -200,7 +218,8 @@ def do_unpause(c: Container) -> None:
         emit(c, "unpause")
 
 
-def do_remove(c: Container, force: bool = False) -> None:
+def do_remove(c: Container, force: bool = False, remove_volumes: bool = False) -> None:
+    """`remove_volumes` is `docker rm -v`: the container's anonymous volumes go too."""
     if c.running and not force:
         verb = "paused" if c.status == Container.Status.PAUSED else "running"
         raise Conflict(
@@ -208,10 +227,13 @@ def do_remove(c: Container, force: bool = False) -> None:
             "before removing or force remove"
         )
     run_on_node(c.node, tasks.remove_container, c.id, force)
+    used = [m["Name"] for m in c.mounts or [] if m.get("Type") == "volume"]
     with transaction.atomic():
         deleted, _ = Container.objects.filter(id=c.id).delete()
         if deleted:
             emit(c, "destroy")
+    if remove_volumes:
+        volumes.remove_anonymous(c.id, c.node, used)
 
 
 def do_rename(c: Container, new_name: str) -> None:
@@ -241,3 +263,88 @@ def do_prune(actor: Actor) -> tuple[list[str], int]:
         do_remove(c)
         removed.append(c.id)
     return removed, 0
+
+
+RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
+
+
+def check_restart_policy(host: dict) -> None:
+    policy = host.get("RestartPolicy") or {}
+    name = policy.get("Name") or ""
+    if name not in RESTART_POLICIES:
+        raise BadRequest(f"invalid restart policy '{name}'")
+    if (policy.get("MaximumRetryCount") or 0) < 0:
+        raise BadRequest("invalid restart policy: maximum retry count cannot be negative")
+    if name and name != "on-failure" and policy.get("MaximumRetryCount"):
+        raise BadRequest(
+            f"invalid restart policy: maximum retry count cannot be used with '{name}'"
+        )
+    if name not in ("", "no") and host.get("AutoRemove"):
+        raise BadRequest("can't create 'AutoRemove' container with restart policy")
+
+
+# Docker's update body key -> the ContainerSpec field the runtime keeps it in.
+_UPDATED_LIMITS = {
+    "Memory": "memory",
+    "MemorySwap": "memory_swap",
+    "CpuShares": "cpu_shares",
+    "CpuQuota": "cpu_quota",
+    "CpuPeriod": "cpu_period",
+    "NanoCpus": "nano_cpus",
+}
+
+
+def _updated_host(c: Container, body: ContainerUpdate) -> dict:
+    """The container's HostConfig with the update's changes; Docker's rules on conflicts."""
+    host = dict(c.host_config)
+    asked = body.model_dump(include=set(_UPDATED_LIMITS))
+    if asked["NanoCpus"] and (host.get("CpuQuota") or asked["CpuQuota"]):
+        raise BadRequest(
+            "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set"
+        )
+    if asked["CpuQuota"] and host.get("NanoCpus"):
+        raise BadRequest(
+            "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set"
+        )
+    swap = asked["MemorySwap"] or host.get("MemorySwap") or 0
+    if asked["Memory"] and not asked["MemorySwap"] and 0 < swap < asked["Memory"]:
+        raise BadRequest(
+            "Memory limit should be smaller than already set memoryswap limit, update the "
+            "memoryswap at the same time"
+        )
+    host.update({key: value for key, value in asked.items() if value})
+    if body.PidsLimit is not None:
+        # In an update 0 lifts the limit, as -1 does; null leaves it alone.
+        host["PidsLimit"] = body.PidsLimit if body.PidsLimit > 0 else -1
+    if body.RestartPolicy is not None and body.RestartPolicy.Name:
+        if host.get("AutoRemove"):
+            raise BadRequest(
+                "Restart policy cannot be updated because AutoRemove is enabled for the container"
+            )
+        host["RestartPolicy"] = body.RestartPolicy.model_dump(include={"Name", "MaximumRetryCount"})
+    check_restart_policy(host)
+    return host
+
+
+def do_update(actor: Actor, c: Container, body: ContainerUpdate) -> list[str]:
+    """`docker update`: limits applied to the running cgroup and kept for later starts, and
+    the restart policy. Answers Docker's warnings (none)."""
+    host = _updated_host(c, body)
+    # The same gate as at create: a non-admin cannot lift or raise the pids limit.
+    check_host_config(actor, host)
+    changes = {
+        field: host.get(key) or 0
+        for key, field in _UPDATED_LIMITS.items()
+        if (host.get(key) or 0) != (c.host_config.get(key) or 0)
+    }
+    if host.get("PidsLimit") != c.host_config.get("PidsLimit"):
+        changes["pids_limit"] = pids_limit(host, settings.DOCKYARD_DEFAULT_PIDS_LIMIT)
+    if changes:
+        run_on_node(c.node, tasks.update_container, c.id, changes)
+    with transaction.atomic():
+        fresh = Container.objects.select_for_update().get(id=c.id)
+        fresh.host_config = host
+        fresh.save(update_fields=["host_config"])
+        emit(fresh, "update")
+    c.host_config = host
+    return []

@@ -6,3 +6,4 @@ from .containers import *  # noqa: F403
 from .distribution import *  # noqa: F403
 from .images import *  # noqa: F403
 from .networks import *  # noqa: F403
+from .volumes import *  # noqa: F403

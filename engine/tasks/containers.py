@@ -2,6 +2,7 @@
 
 from dataclasses import asdict
 
+from runtime import volumes
 from runtime.containers import archive, attach, lifecycle, logs, top
 from runtime.containers.commit import commit_container as commit
 from runtime.containers.spec import ContainerSpec
@@ -20,7 +21,24 @@ def create_container(
     store = ImageStore(paths)
     lowerdirs = store.snapshot_dirs(store.get(image_id))
     spec = {**spec, **namespace_for(paths, cid, network)}
-    return asdict(lifecycle.create(paths, cid, ContainerSpec(**spec), lowerdirs))
+    mounts = [_with_source(paths, m) for m in spec.get("mounts") or []]
+    state = lifecycle.create(paths, cid, ContainerSpec(**{**spec, "mounts": mounts}), lowerdirs)
+    try:
+        for m in mounts:
+            if m.get("volume") and m.get("copy_up"):
+                volumes.copy_up(paths, m["volume"], lifecycle.rootfs(paths, cid), m["destination"])
+    except BaseException:
+        lifecycle.remove(paths, cid, True)
+        raise
+    return asdict(state)
+
+
+def _with_source(paths: RuntimePaths, mount: dict) -> dict:
+    """A volume mount names its volume; the node knows where that volume lives, and makes
+    it on first use as Docker does."""
+    if not mount.get("volume"):
+        return mount
+    return {**mount, "source": volumes.create(paths, mount["volume"]).mountpoint}
 
 
 @runtime_task
@@ -97,3 +115,8 @@ def container_tree_size(paths: RuntimePaths, cid: str, path: str, stop_after: in
 def commit_container(paths: RuntimePaths, cid: str, image_id: str, options: dict) -> dict:
     # `pause` (Docker's default: true) freezes a running container while its layer is read.
     return asdict(commit(paths, cid, image_id, **options))
+
+
+@runtime_task
+def update_container(paths: RuntimePaths, cid: str, changes: dict) -> None:
+    lifecycle.update_resources(paths, cid, changes)
