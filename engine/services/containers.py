@@ -140,8 +140,11 @@ def do_start(c: Container, by_policy: bool = False) -> Container:
     c.health = initial_health(c.config)
     if not by_policy:
         c.restart_count = 0
+    started = ["start_count", "log_start_offset", "stopped_by_user", "health", "restart_count"]
     with transaction.atomic():
-        c.save()
+        # Only what a start changes: a `docker update` made while the node started it (as a
+        # restart policy's start can be) must not be written back over.
+        c.save(update_fields=[*STATE_FIELDS, *started])
         record_network(c, result["network"])
         emit(c, "start", log_offset=str(result["log_offset"]), start=str(c.start_count))
     return c

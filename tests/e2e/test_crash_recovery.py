@@ -43,9 +43,11 @@ SIGNATURES: dict[str, Callable[[list[str]], bool]] = {
 }
 
 
-def _children() -> dict[int, list[str]]:
-    """This process's children (the launcher runs in it) and their command lines."""
+def _children(run: Path) -> dict[int, list[str]]:
+    """This process's children (the launcher runs in it) that belong to the platform whose run
+    directory is `run` (other tests' platforms run in this process too), by command line."""
     me = os.getpid()
+    mine = f"DOCKYARD_RUN_DIR={run}".encode()
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -56,13 +58,22 @@ def _children() -> dict[int, list[str]]:
         except OSError:
             continue
         state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-        if int(ppid) == me and state != "Z":
+        # Redis gets no Dockyard environment; its command line names its socket in `run`.
+        ours = _environ_has(entry, mine) or any(str(run).encode() in a for a in argv)
+        if int(ppid) == me and state != "Z" and ours:
             found[int(entry.name)] = [a.decode(errors="replace") for a in argv if a]
     return found
 
 
-def _service_pid(name: str) -> int | None:
-    pids = [pid for pid, argv in _children().items() if SIGNATURES[name](argv)]
+def _environ_has(entry: Path, setting: bytes) -> bool:
+    try:
+        return setting in (entry / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
+def _service_pid(run: Path, name: str) -> int | None:
+    pids = [pid for pid, argv in _children(run).items() if SIGNATURES[name](argv)]
     assert len(pids) <= 1, f"more than one {name}: {pids}"
     return pids[0] if pids else None
 
@@ -122,8 +133,8 @@ def _follow(platform: Ephemeral, out: Path) -> subprocess.Popen:
 def _kill_and_recover(platform: Ephemeral, name: str) -> tuple[float | None, float | None]:
     """SIGKILL the service; answer the seconds until `docker ps` lists the counter again and
     until every service works, each None when it took longer than its deadline."""
-    victim = _service_pid(name)
-    assert victim is not None, f"no {name} among {_children()}"
+    victim = _service_pid(platform.run, name)
+    assert victim is not None, f"no {name} among {_children(platform.run)}"
     before = _last_line(platform)
     killed = time.monotonic()
     os.kill(victim, signal.SIGKILL)
@@ -136,7 +147,7 @@ def _kill_and_recover(platform: Ephemeral, name: str) -> tuple[float | None, flo
         return (
             ran.stdout == "back\n"
             and _web_answers(platform)
-            and _service_pid(name) not in (None, victim)
+            and _service_pid(platform.run, name) not in (None, victim)
             and _last_line(platform) > before
         )
 

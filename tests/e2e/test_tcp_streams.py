@@ -196,7 +196,8 @@ def test_run_with_a_terminal(tcp):
 
 def test_build_shows_its_output(tcp, tmp_path):
     (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo built-over-tcp\n")
-    tag = f"tcp-build-{uuid.uuid4().hex[:8]}"
+    # A non-admin names images in her own namespace; unqualified names are library/, shared.
+    tag = f"dev/tcp-build-{uuid.uuid4().hex[:8]}"
     out = tcp("build", "-t", tag, str(tmp_path), timeout=300)
     try:
         assert out.returncode == 0, out.stderr
