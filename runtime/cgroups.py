@@ -117,6 +117,18 @@ class CgroupStats:
     oom_kills: int = 0
 
 
+def frozen(cgroup_path: str) -> bool:
+    """Whether every task of the cgroup is frozen (not only asked to freeze)."""
+    if version() == "v2":
+        events = _read_kv(CGROUP_ROOT / cgroup_path.lstrip("/") / "cgroup.events")
+        return events.get("frozen") == 1
+    try:
+        state = (_v1_dir("freezer", cgroup_path) / "freezer.state").read_text().strip()
+    except OSError:
+        return False
+    return state == "FROZEN"
+
+
 def _read_int(path: Path, default: int = 0) -> int:
     try:
         text = path.read_text().strip()

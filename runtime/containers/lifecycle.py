@@ -46,6 +46,8 @@ KILL_WAIT = 30.0
 POLL_S = 0.5
 # How long a start waits for clients that attached before it to connect (see claims).
 ATTACH_WAIT = 5.0
+# How long a pause waits for the freezer to report every task frozen.
+FREEZE_WAIT = 2.0
 
 
 def exits_dir(paths: RuntimePaths) -> Path:
@@ -441,6 +443,11 @@ def pause(paths: RuntimePaths, cid: str) -> ContainerState:
     if not state.can_pause():
         raise Conflict(f"container {cid} is {state.status.value}, cannot pause it")
     crun.run(paths, "pause", cid)
+    # A v1 freezer can still say FREEZING when crun returns: a commit that reads the container
+    # next must find nothing running, as `docker pause` promises.
+    deadline = time.monotonic() + FREEZE_WAIT
+    while not cgroups.frozen(cgroups.container_cgroup(cid)) and time.monotonic() < deadline:
+        time.sleep(0.005)
     return _set_status(paths, cid, Status.paused)
 
 
