@@ -264,22 +264,8 @@ def do_remove(actor: Actor, node: Node, ref: str, force: bool) -> list[dict]:
         run_on_node(node, tasks.untag_image, normalize(ref))
         report.append({"Untagged": normalize(ref)})
     else:
-        if running:
-            raise Conflict(
-                f"conflict: unable to delete {short} (cannot be forced) - image is being used "
-                f"by running container {running.id[:12]}"
-            )
-        if not force and len(image.tags) > 1 and not by_tag:
-            raise Conflict(
-                f"conflict: unable to delete {short} (must be forced) - image is referenced "
-                "in multiple repositories"
-            )
         stopped = users.first()
-        if stopped and not force:
-            raise Conflict(
-                f"conflict: unable to delete {short} (must be forced) - image is being used "
-                f"by stopped container {stopped.id[:12]}"
-            )
+        _check_deletable(short, running, len(image.tags) > 1 and not by_tag, stopped, force)
         for tag in image.tags:
             run_on_node(node, tasks.untag_image, tag)
             report.append({"Untagged": tag})
@@ -291,6 +277,25 @@ def do_remove(actor: Actor, node: Node, ref: str, force: bool) -> list[dict]:
         action = "untag" if "Untagged" in entry else "delete"
         publish(make_event("image", action, image.image_id, {"name": next(iter(entry.values()))}))
     return report
+
+
+def _check_deletable(short: str, running, several_names: bool, stopped, force: bool) -> None:
+    """Docker's rmi conflicts, in its order: a running user, several names, a stopped user."""
+    if running:
+        raise Conflict(
+            f"conflict: unable to delete {short} (cannot be forced) - image is being used "
+            f"by running container {running.id[:12]}"
+        )
+    if several_names and not force:
+        raise Conflict(
+            f"conflict: unable to delete {short} (must be forced) - image is referenced "
+            "in multiple repositories"
+        )
+    if stopped and not force:
+        raise Conflict(
+            f"conflict: unable to delete {short} (must be forced) - image is being used "
+            f"by stopped container {stopped.id[:12]}"
+        )
 
 
 def _remove_from_view(view: ImageView, ref: str, force: bool) -> list[dict]:
@@ -313,22 +318,9 @@ def _remove_from_view(view: ImageView, ref: str, force: bool) -> list[dict]:
     keeps_image = by_tag and (len(image.tags) > 1 or users.exists())
     if not keeps_image:
         running = users.filter(status__in=_ACTIVE).first()
-        if running:
-            raise Conflict(
-                f"conflict: unable to delete {short} (cannot be forced) - image is being used "
-                f"by running container {running.id[:12]}"
-            )
-        if not force and len({t.rpartition(":")[0] for t in targets}) > 1:
-            raise Conflict(
-                f"conflict: unable to delete {short} (must be forced) - image is referenced "
-                "in multiple repositories"
-            )
         stopped = users.first()
-        if stopped and not force:
-            raise Conflict(
-                f"conflict: unable to delete {short} (must be forced) - image is being used "
-                f"by stopped container {stopped.id[:12]}"
-            )
+        repositories = len({t.rpartition(":")[0] for t in targets})
+        _check_deletable(short, running, repositories > 1, stopped, force)
     row = Image.objects.get(pk=image.pk)
     report: list[dict] = []
     events: list[tuple[str, str]] = []
