@@ -28,6 +28,10 @@ def container_row(c: Container, stale: set[str] = frozenset()) -> dict:
         "ports": ports_text(c.host_config),
         "owner": c.owner.get_username() if c.owner_id else "",
         "running": c.status == Container.Status.RUNNING,
+        # The health badge: "", "starting", "healthy" or "unhealthy".
+        "health": (c.health or {}).get("Status", "")
+        if c.status == Container.Status.RUNNING
+        else "",
         "stale": c.id in stale,
     }
 

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import accounts, containers, images, registry
+from .views import accounts, containers, images, registry, volumes
 
 app_name = "webui"
 
@@ -27,6 +27,9 @@ urlpatterns = [
     path("ui/images/<str:image_id>/", images.image_detail, name="image"),
     path("ui/images/<str:image_id>/tag/", images.tag, name="image-tag"),
     path("ui/images/<str:image_id>/remove/", images.remove, name="image-remove"),
+    path("ui/volumes/", volumes.volume_list, name="volumes"),
+    path("ui/volumes/prune/", volumes.prune, name="volumes-prune"),
+    path("ui/volumes/<str:node>/<str:name>/remove/", volumes.remove, name="volume-remove"),
     path("ui/registry/", registry.repositories, name="repositories"),
     path("ui/registry/<path:name>/tags/<str:tag>/delete/", registry.delete_tag, name="tag-delete"),
     path("ui/registry/<path:name>/visibility/", registry.visibility, name="visibility"),

@@ -103,3 +103,23 @@ def test_it_shows_every_page_to_a_signed_in_user(client, alice):
     for path in ["/", "/ui/containers/run/", "/ui/images/", "/ui/registry/", "/ui/teams/",
                  "/ui/account/tokens/", "/ui/account/password/"]:  # fmt: skip
         assert client.get(path).status_code == 200, path
+
+
+@pytest.mark.django_db
+def test_it_shows_a_health_badge_and_the_last_probes(client, alice):
+    c = make_container(alice, "api", "running")
+    c.config = {"Cmd": ["sh"], "Healthcheck": {"Test": ["CMD-SHELL", "false"]}}
+    probe = {"Start": "2026-12-05T05:00:00.1Z", "End": "2026-12-05T05:00:00.2Z"}
+    c.health = {
+        "Status": "unhealthy",
+        "FailingStreak": 3,
+        "Log": [{**probe, "ExitCode": 1, "Output": f"probe {n} failed"} for n in range(3)],
+    }
+    c.save()
+    login(client, alice)
+    listing = client.get("/").content.decode()
+    assert '<span class="health unhealthy">unhealthy</span>' in listing
+    detail = client.get(f"/ui/containers/{c.id}/").content.decode()
+    assert 'id="health">unhealthy' in detail
+    assert "3 failing in a row" in detail
+    assert detail.index("probe 2 failed") < detail.index("probe 0 failed")

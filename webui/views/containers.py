@@ -140,6 +140,10 @@ def container_detail(request, cid, tab="overview"):
     context["tabs"] = TABS
     if tab == "overview":
         context["inspect"] = json.dumps(container_inspect(c), indent=2)
+        health = c.health or {}
+        # Newest probe first: the one a user looks for when a container turns unhealthy.
+        context["probes"] = list(reversed(health.get("Log") or []))
+        context["failing"] = health.get("FailingStreak", 0)
     elif tab == "processes" and c.status == Container.Status.RUNNING:
         context["top"] = run_on_node(c.node, tasks.container_top, c.id, "-ef")
     elif tab == "changes":

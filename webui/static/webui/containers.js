@@ -32,6 +32,7 @@
     name.append(link, " ", Object.assign(document.createElement("span"), { className: "muted mono", textContent: row.short_id }));
     const state = document.createElement("td");
     state.append(Object.assign(document.createElement("span"), { className: "state " + row.state, textContent: row.state }));
+    if (row.health) state.append(" ", Object.assign(document.createElement("span"), { className: "health " + row.health, textContent: row.health }));
     const image = cell(row.image, "mono");
     if (row.stale) image.append(Object.assign(document.createElement("span"), { className: "stale", textContent: "newer image available" }));
     tr.append(check, name, state, image, cell(row.ports, "mono"), cell(row.status), cell("–", "cpu"), cell("–", "mem"), cell(row.owner));
