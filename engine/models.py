@@ -20,12 +20,41 @@ class Node(models.Model):
     # "tcp://host:port" (see engine.streams.endpoints).
     stream_address = models.CharField(max_length=300, blank=True)
 
+    class Availability(models.TextChoices):
+        ACTIVE = "active"
+        DRAIN = "drain"
+
+    # Drained nodes keep what they run and get nothing new (docker node update --availability).
+    availability = models.CharField(
+        max_length=10, choices=Availability.choices, default=Availability.ACTIVE
+    )
+    # Placement constraints match these (node.labels.<k>==<v>).
+    labels = models.JSONField(default=dict, blank=True)
+    engine_version = models.CharField(max_length=40, blank=True)
+    # A node that joined a cluster holds credentials of its own (a database role, a Redis
+    # user); not so the control plane's own node, which uses the platform's.
+    joined = models.BooleanField(default=False)
+    revoked = models.BooleanField(default=False)
+
     def __str__(self) -> str:
         return self.name
 
     @property
     def queue(self) -> str:
         return f"node.{self.name}"
+
+
+class JoinToken(models.Model):
+    """A one-time, expiring permission for one host to join as a node; only a hash is kept."""
+
+    secret_hash = models.CharField(max_length=64, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    expires = models.DateTimeField()
+    used = models.DateTimeField(null=True, blank=True)
+    used_by = models.CharField(max_length=100, blank=True)
+
+    def __str__(self) -> str:
+        return f"join token {self.id}"
 
 
 class Layer(models.Model):
