@@ -5,6 +5,7 @@ from dataclasses import asdict
 from runtime import volumes
 from runtime.containers import archive, attach, lifecycle, logs, top
 from runtime.containers.commit import commit_container as commit
+from runtime.containers.ocimounts import ETC_FILES
 from runtime.containers.spec import ContainerSpec
 from runtime.images.store import ImageStore
 from runtime.layers.changes import changes
@@ -93,7 +94,8 @@ def container_changes(paths: RuntimePaths, cid: str, image_id: str) -> list[dict
     store = ImageStore(paths)
     lowerdirs = store.snapshot_dirs(store.get(image_id))
     upper = paths.container(cid) / "upper"
-    return [{"Path": c.path, "Kind": c.kind} for c in changes(upper, lowerdirs)]
+    hidden = [f"/etc/{name}" for name in ETC_FILES]
+    return [{"Path": c.path, "Kind": c.kind} for c in changes(upper, lowerdirs, hidden)]
 
 
 @runtime_task

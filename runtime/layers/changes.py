@@ -10,6 +10,7 @@ hold whatever symlinks the image shipped, which must not lead a lookup out of th
 import contextlib
 import os
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,12 +26,15 @@ class Change:
     kind: int
 
 
-def changes(upperdir: Path, lowerdirs: list[Path]) -> list[Change]:
+def changes(upperdir: Path, lowerdirs: list[Path], hidden: Iterable[str] = ()) -> list[Change]:
     """Changes in `upperdir` over `lowerdirs` (top-most first), sorted by path.
 
     Like `docker diff`, the directories holding a change are listed as modified, and
     a directory that is only in the upperdir because overlay copied it up is not listed
-    for itself.
+    for itself. The `hidden` paths are left out, and so are the directories holding them
+    when nothing else changed below: Docker keeps the files it mounts over the image's
+    (`/etc/hosts`...) in a layer of their own that `docker diff` does not read, so they and
+    the `/etc` the runtime touched to make their mount points are no change of the user's.
     """
     found: dict[str, int] = {}
     with contextlib.ExitStack() as fds:
@@ -41,12 +45,23 @@ def changes(upperdir: Path, lowerdirs: list[Path]) -> list[Change]:
             lowers.append(safefs.open_root(Path(d)))
             fds.callback(os.close, lowers[-1])
         _scan(upper, lowers, found)
+    _hide(found, set(hidden))
     for path in list(found):
         parent = path.rpartition("/")[0]
         while parent and parent not in found:
             found[parent] = MODIFIED
             parent = parent.rpartition("/")[0]
     return [Change(path=p, kind=k) for p, k in sorted(found.items())]
+
+
+def _hide(found: dict[str, int], hidden: set[str]) -> None:
+    for path in hidden:
+        found.pop(path, None)
+    holders = {p.rpartition("/")[0] for p in hidden}
+    for holder in sorted({h for h in holders if h}, key=len, reverse=True):
+        inside = holder + "/"
+        if not any(p.startswith(inside) for p in found):
+            found.pop(holder, None)
 
 
 def _scan(upper: int, lowers: list[int], found: dict[str, int]) -> None:

@@ -80,3 +80,29 @@ def test_an_untouched_container_has_no_changes(overlay):
 
     assert (merged / "srv").is_dir() and not (merged / "srv/gone").exists()
     assert changes(upper, lowers) == []
+
+
+ETC_MOUNTS = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]
+
+
+@pytest.mark.privileged
+def test_the_files_mounted_over_the_images_are_hidden_and_so_is_etc_for_them(overlay):
+    merged, upper, lowers = overlay
+    # What a runtime does to bind the container's own files: mount points made in /etc.
+    (merged / "etc/hosts").write_text("")
+    (merged / "etc/resolv.conf").write_text("")
+    (merged / "etc/hostname").write_text("other\n")
+
+    assert changes(upper, lowers, ETC_MOUNTS) == []
+
+
+@pytest.mark.privileged
+def test_etc_is_still_listed_when_something_else_changed_in_it(overlay):
+    merged, upper, lowers = overlay
+    (merged / "etc/hosts").write_text("")
+    (merged / "etc/motd").write_text("hello\n")
+
+    assert changes(upper, lowers, ETC_MOUNTS) == [
+        Change("/etc", MODIFIED),
+        Change("/etc/motd", ADDED),
+    ]
