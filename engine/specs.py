@@ -161,6 +161,7 @@ def runtime_spec(config: dict, host: dict, default_pids_limit: int = 0) -> dict:
         "env": config["Env"],
         "cwd": config["WorkingDir"] or "/",
         "user": config["User"],
+        "group_add": host.get("GroupAdd") or [],
         "hostname": config["Hostname"],
         "tty": config["Tty"],
         "open_stdin": config["OpenStdin"],

@@ -59,6 +59,9 @@ class HostConfigSpec(_Body):
     Devices: list[dict] | None = None
     Runtime: str = ""
     SecurityOpt: list[str] | None = None
+    GroupAdd: list[str] | None = None
+    # Docker's legacy links, "name:alias" (or "name" for an alias of the same name).
+    Links: list[str] | None = None
 
 
 class EndpointIPAMConfig(_Body):
@@ -68,6 +71,7 @@ class EndpointIPAMConfig(_Body):
 class EndpointSettings(_Body):
     Aliases: list[str] | None = None
     IPAMConfig: EndpointIPAMConfig | None = None
+    MacAddress: str = ""
 
 
 class NetworkingSpec(_Body):
@@ -106,6 +110,8 @@ class ContainerCreate(_Body):
     StopTimeout: int | None = None
     ExposedPorts: dict[str, dict] | None = None
     Volumes: dict[str, dict] | None = None
+    # Before API 1.44 the MAC of the container's first network, now set per endpoint.
+    MacAddress: str = ""
     HostConfig: HostConfigSpec = Field(default_factory=HostConfigSpec)
     NetworkingConfig: NetworkingSpec | None = None
     Healthcheck: HealthcheckSpec | None = None

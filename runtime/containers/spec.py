@@ -62,6 +62,9 @@ class ContainerSpec:
     env: list[str] = field(default_factory=list)
     cwd: str = "/"
     user: str = ""
+    # Docker's --group-add: group names (looked up in the container's /etc/group) or gids,
+    # added to the process's supplementary groups.
+    group_add: list[str] = field(default_factory=list)
     hostname: str = ""
     tty: bool = False
     open_stdin: bool = False
@@ -151,8 +154,14 @@ def _read_db(rootfs: Path, name: str) -> list[list[str]]:
         return [line.rstrip("\n").split(":") for line in f if line.strip() and line[0] != "#"]
 
 
+# Above it the kernel's gid_t has no room (and (gid_t)-1 means "no change").
+MAX_GID = 2**32 - 2
+
+
 def _lookup_group(groups: list[list[str]], value: str) -> int:
     if value.isdigit():
+        if int(value) > MAX_GID:
+            raise InvalidInput(f"invalid group id {value}: over {MAX_GID}")
         return int(value)
     for row in groups:
         if len(row) >= 3 and row[0] == value:
@@ -186,6 +195,12 @@ def resolve_user(rootfs: Path, user: str) -> ProcessUser:
             if len(row) >= 4 and username in row[3].split(",") and int(row[2]) != gid:
                 extra.append(int(row[2]))
     return ProcessUser(uid=uid, gid=gid, additional_gids=extra, home=home)
+
+
+def added_groups(rootfs: Path, names: list[str]) -> list[int]:
+    """The gids of `--group-add`, resolved in the container's own /etc/group."""
+    groups = _read_db(rootfs, "group") if any(not n.isdigit() for n in names) else []
+    return [_lookup_group(groups, name) for name in names]
 
 
 def process_env(env: list[str], tty: bool, hostname: str, home: str) -> list[str]:
@@ -272,6 +287,7 @@ def build_oci_config(
     if not spec.args:
         raise InvalidInput("no command specified")
     user = resolve_user(rootfs, spec.user)
+    gids = list(dict.fromkeys([*user.additional_gids, *added_groups(rootfs, spec.group_add)]))
     caps = capabilities(spec.privileged, spec.cap_add, spec.cap_drop)
     namespaces: list[dict[str, str]] = [
         {"type": "pid"},
@@ -303,7 +319,7 @@ def build_oci_config(
             linux["seccomp"] = seccomp.default_profile(caps)
     process: dict[str, Any] = {
         "terminal": spec.tty,
-        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": user.additional_gids},
+        "user": {"uid": user.uid, "gid": user.gid, "additionalGids": gids},
         "args": list(spec.args),
         "env": process_env(spec.env, spec.tty, spec.hostname, user.home),
         "cwd": spec.cwd or "/",

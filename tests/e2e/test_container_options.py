@@ -27,3 +27,26 @@ def test_diff_leaves_out_the_files_the_platform_mounts(platform):
         assert ok(platform.docker("diff", f"{name}-2")).splitlines() == ["C /etc", "A /etc/motd"]
     finally:
         platform.docker("rm", "-f", name, f"{name}-2")
+
+
+def test_group_add_gives_the_process_named_and_numbered_groups(platform):
+    out = ok(
+        platform.docker(
+            "run",
+            "--rm",
+            "--user",
+            "65534",
+            "--group-add",
+            "daemon",
+            "--group-add",
+            "4242",
+            "busybox",
+            "id",
+        )
+    )
+    assert "groups=" in out, out
+    groups = out.split("groups=", 1)[1]
+    assert "(daemon)" in groups and "4242" in groups
+    refused = platform.docker("run", "--rm", "--group-add", "no-such-group", "busybox", "id")
+    assert refused.returncode != 0
+    assert "unable to find group no-such-group" in refused.stderr

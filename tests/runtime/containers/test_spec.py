@@ -68,6 +68,15 @@ def test_user_is_resolved_in_the_container_files(rootfs):
         config(rootfs, user="nosuchuser")
 
 
+def test_group_add_takes_names_from_the_container_files_and_numbers_as_they_are(rootfs):
+    user = config(rootfs, user="app", group_add=["appgrp", "extra", "4242"])["process"]["user"]
+    assert user == {"uid": 1234, "gid": 2345, "additionalGids": [3456, 2345, 4242]}
+    with pytest.raises(InvalidInput, match="unable to find group nosuch"):
+        config(rootfs, group_add=["nosuch"])
+    with pytest.raises(InvalidInput):
+        config(rootfs, group_add=[str(2**32)])
+
+
 def test_passwd_symlink_is_not_followed(rootfs):
     (rootfs / "etc" / "passwd").unlink()
     (rootfs / "etc" / "passwd").symlink_to("/etc/passwd")
