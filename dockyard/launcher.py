@@ -51,7 +51,8 @@ class Service:
     """One child process. `probe` answers True once it serves; without one, the service is
     ready when it has stayed alive for `settle` seconds. `blocking` makes `start()` wait for
     it before starting the services after it (the others need redis to answer). `before`
-    runs just before the process starts, to clear what a previous run left."""
+    runs just before the process starts, to clear what a previous run left; `ready` runs once
+    a blocking service first answers (a database's tables are made then)."""
 
     name: str
     argv: Sequence[str]
@@ -60,6 +61,7 @@ class Service:
     blocking: bool = False
     env: Mapping[str, str] = field(default_factory=dict)
     before: Callable[[], None] | None = None
+    ready: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,16 @@ def resolve_env(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     env.setdefault("DOCKYARD_PORT", "8000")
     env.setdefault("DOCKYARD_ENGINE_SOCKET", str(Path(env["DOCKYARD_RUN_DIR"]) / "docker.sock"))
     env["PYTHONUNBUFFERED"] = "1"
+    if cluster_enabled(env):
+        from .cluster import control_env
+
+        env = control_env(env)
     return env
+
+
+def cluster_enabled(env: Mapping[str, str]) -> bool:
+    """DOCKYARD_CLUSTER=1: a control plane other hosts join (see dockyard/cluster.py)."""
+    return env.get("DOCKYARD_CLUSTER", "") in ("1", "true", "yes", "on")
 
 
 def redis_answers(sock_path: Path) -> bool:
@@ -224,6 +235,10 @@ def platform_services(env: Mapping[str, str]) -> dict[str, Service]:
             probe=lambda: engine_answers(engine_sock),
         ),
     }  # fmt: skip
+    if cluster_enabled(env):
+        from .cluster import control_services
+
+        services = control_services(env, services)
     return services
 
 
@@ -290,7 +305,7 @@ class Platform:
         self._supervisor: threading.Thread | None = None
         known = platform_services(self.env)
         if services is None:
-            services = [n for n in SERVICE_NAMES if n != "redis" or not self.external_redis]
+            services = [n for n in known if n != "redis" or not self.external_redis]
         self.services: list[Service] = []
         for s in services:
             if isinstance(s, Service):
@@ -303,7 +318,8 @@ class Platform:
 
     @property
     def external_redis(self) -> bool:
-        return bool(self.env.get("DOCKYARD_REDIS_URL"))
+        # A control plane's URL names the Redis it starts itself.
+        return bool(self.env.get("DOCKYARD_REDIS_URL")) and not cluster_enabled(self.env)
 
     @property
     def names(self) -> list[str]:
@@ -322,6 +338,8 @@ class Platform:
                 child = self._spawn(service)
                 if service.blocking:
                     self._wait([child], timeout)
+                    if service.ready:
+                        service.ready()
         except BaseException:
             self.stop()
             raise

@@ -113,17 +113,19 @@ TEMPLATES = [
 
 _database_url = env_str("DATABASE_URL", "")
 if _database_url.startswith(("postgres://", "postgresql://")):
-    from urllib.parse import unquote, urlparse
+    from urllib.parse import parse_qs, unquote, urlparse
 
     _u = urlparse(_database_url)
+    # libpq's form for a unix socket: postgresql://user:pw@/db?host=/socket/dir&port=5432
+    _query = {k: v[-1] for k, v in parse_qs(_u.query).items()}
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": _u.path.lstrip("/"),
             "USER": unquote(_u.username or ""),
             "PASSWORD": unquote(_u.password or ""),
-            "HOST": _u.hostname or "",
-            "PORT": str(_u.port or ""),
+            "HOST": _u.hostname or _query.get("host", ""),
+            "PORT": str(_u.port or _query.get("port", "")),
         }
     }
 else:
