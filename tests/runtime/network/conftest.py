@@ -17,32 +17,60 @@ BUSYBOX = "/bin/busybox"
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
 
+def _without_counters(value):
+    """nftables JSON without counters, whose packets and bytes move with any traffic."""
+    if isinstance(value, dict):
+        return {k: _without_counters(v) for k, v in value.items() if k != "counter"}
+    if isinstance(value, list):
+        return [_without_counters(v) for v in value if not (isinstance(v, dict) and "counter" in v)]
+    return value
+
+
 def host_network_state(prefix: str) -> dict:
-    """Links, addresses, routes and foreign nft tables: what the tests must leave as found."""
+    """What a manager of `prefix` could have made on the host: its links with their addresses
+    and routes, its namespaces and its nftables tables (in any family, without counters).
+
+    Only these: the host may also run Docker, Podman or another platform, whose links, rules
+    and counters change on their own while a test runs.
+    """
     with IPRoute() as ipr:
-        links = sorted((link.get("ifname"), link.get("address")) for link in ipr.get_links())
-        addrs = sorted((a.get("address"), a["prefixlen"], a["index"]) for a in ipr.get_addr())
+        ours = {
+            link["index"]: link.get("ifname")
+            for link in ipr.get_links()
+            if (link.get("ifname") or "").startswith(prefix)
+        }
+        links = sorted(ours.values())
+        addrs = sorted(
+            (ours[a["index"]], a.get("address"), a["prefixlen"])
+            for a in ipr.get_addr()
+            if a["index"] in ours
+        )
         routes = sorted(
             (
                 r.get("table"),
                 str(r.get("dst")),
                 r["dst_len"],
                 str(r.get("gateway")),
-                r.get("oif") or 0,
+                ours[r.get("oif")],
             )
             for r in ipr.get_routes(family=0)
+            if r.get("oif") in ours
         )
     ruleset = json.loads(
         subprocess.run(["nft", "-j", "list", "ruleset"], capture_output=True, text=True).stdout
     )["nftables"]
-    foreign = [
-        item
+    tables = [
+        _without_counters(item)
         for item in ruleset
         if "metainfo" not in item
-        and next(iter(item.values())).get("table", next(iter(item.values())).get("name")) != prefix
+        and next(iter(item.values())).get("table", next(iter(item.values())).get("name")) == prefix
     ]
-    netns = sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else []
-    return {"links": links, "addrs": addrs, "routes": routes, "nft": foreign, "netns": netns}
+    netns = (
+        sorted(n for n in os.listdir("/run/netns") if n.startswith(prefix))
+        if os.path.isdir("/run/netns")
+        else []
+    )
+    return {"links": links, "addrs": addrs, "routes": routes, "nft": tables, "netns": netns}
 
 
 @pytest.fixture
@@ -66,6 +94,24 @@ def network(runtime_paths, prefix):
     assert host_network_state(prefix) == before
 
 
+def wait_listening(pid: int, port: int, timeout: float = 5) -> None:
+    """Until the process's namespace has a TCP socket listening on `port` (v4 or v6)."""
+    deadline = time.monotonic() + timeout
+    wanted = f":{port:04X}"
+    while time.monotonic() < deadline:
+        for table in ("tcp", "tcp6"):
+            try:
+                rows = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+            except OSError:
+                continue
+            # Columns: sl, local address (hex ip:port), remote address, state (0A: listen).
+            fields = [row.split() for row in rows]
+            if any(f[1].endswith(wanted) and f[3] == "0A" for f in fields):
+                return
+        time.sleep(0.02)
+    raise AssertionError(f"nothing listens on port {port} after {timeout} s")
+
+
 @contextmanager
 def serving(ns_path: str, text: str, port: int = 80):
     """busybox httpd inside the namespace, answering `text` on /."""
@@ -75,7 +121,7 @@ def serving(ns_path: str, text: str, port: int = 80):
             ["nsenter", f"--net={ns_path}", BUSYBOX, "httpd", "-f", "-p", str(port), "-h", www]
         )
         try:
-            time.sleep(0.3)
+            wait_listening(proc.pid, port)
             yield
         finally:
             proc.kill()
