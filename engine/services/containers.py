@@ -18,7 +18,14 @@ from . import volumes
 from .access import Actor, check_host_config, visible_containers
 from .health import check_on_failure_label, initial_health
 from .images import resolve_image
-from .networks import choose_networks, network_plan, record_network, save_attachments
+from .links import check_links, link_hosts, links_env, links_of
+from .networks import (
+    NetworkChoice,
+    choose_networks,
+    network_plan,
+    record_network,
+    save_attachments,
+)
 
 _NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _ADJECTIVES = ["brave", "calm", "eager", "fond", "keen", "proud", "quiet", "swift", "wise"]
@@ -81,8 +88,12 @@ def do_create_container(actor: Actor, node: Node, body: ContainerCreate, name: s
     check_host_config(actor, host)
     image = resolve_image(actor, node, body.Image)
     networks = choose_networks(actor, node, host, body.NetworkingConfig, resolve_container)
+    mac = requested_mac(body, networks)
+    host["Links"] = check_links(actor, node, host, name) or None
     cid = secrets.token_hex(32)
     config = container_config(body, image.config, cid)
+    if mac:
+        config["MacAddress"] = mac
     check_on_failure_label(config.get("Labels") or {})
     check_restart_policy(host)
     image_volumes = (image.config.get("config") or {}).get("Volumes") or {}
@@ -125,6 +136,47 @@ def do_create_container(actor: Actor, node: Node, body: ContainerCreate, name: s
     return c
 
 
+_MAC = re.compile(r"^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
+
+
+def _check_mac(text: str) -> str:
+    """An Ethernet address an interface can have, in Docker's colon form; a multicast one (the
+    kernel refuses it to a veth) or all zeros is no address for a container."""
+    value = text.strip().lower()
+    if not _MAC.match(value):
+        raise BadRequest(f"invalid MAC address {text}")
+    value = value.replace("-", ":")
+    if int(value[:2], 16) & 1 or value == "00:00:00:00:00:00":
+        raise BadRequest(f"invalid MAC address {text}: not a unicast address")
+    return value
+
+
+def requested_mac(body: ContainerCreate, networks: NetworkChoice) -> str:
+    """The MAC asked for the container's first network: Config.MacAddress (before API 1.44)
+    or that network's endpoint setting (since). Other networks get the kernel's choice."""
+    endpoints = (body.NetworkingConfig.EndpointsConfig if body.NetworkingConfig else None) or {}
+    primary = networks.attachments[0].network if networks.attachments else None
+    asked = body.MacAddress
+    for key, endpoint in endpoints.items():
+        if endpoint is None or not endpoint.MacAddress:
+            continue
+        if primary is None or key not in (primary.name, primary.id, "default"):
+            raise BadRequest(
+                f"a MAC address can be set only for the container's first network, not for {key}"
+            )
+        if asked and _check_mac(asked) != _check_mac(endpoint.MacAddress):
+            raise BadRequest(
+                "the container-wide MAC address must match the endpoint-specific MAC address "
+                "for the main network, or be left empty"
+            )
+        asked = endpoint.MacAddress
+    if not asked:
+        return ""
+    if primary is None:
+        raise BadRequest(f"conflicting options: mac-address and the network mode {networks.mode}")
+    return _check_mac(asked)
+
+
 def do_start(c: Container, by_policy: bool = False) -> Container:
     """Start `c`; a start the user asks for (not `by_policy`) counts restarts from 0 again,
     as Docker's does."""
@@ -132,7 +184,14 @@ def do_start(c: Container, by_policy: bool = False) -> Container:
         raise Conflict(f"cannot start a paused container {c.id[:12]}, try unpause instead")
     if c.status == Container.Status.RUNNING:
         raise NotModifiedStart()
-    result = run_on_node(c.node, tasks.start_container, c.id, network_plan(c))
+    links = links_of(c)
+    plan = network_plan(c)
+    if links:
+        plan["extra_hosts"] = [*plan.get("extra_hosts", []), *link_hosts(links)]
+    if c.config.get("MacAddress") and plan.get("networks"):
+        plan["networks"][0]["mac"] = c.config["MacAddress"]
+    env = links_env(links) if links else None
+    result = run_on_node(c.node, tasks.start_container, c.id, plan, env)
     apply_state(c, result["state"])
     c.start_count += 1
     c.log_start_offset = result["log_offset"]

@@ -43,12 +43,14 @@ def _with_source(paths: RuntimePaths, mount: dict) -> dict:
 
 
 @runtime_task
-def start_container(paths: RuntimePaths, cid: str, network: dict | None = None) -> dict:
+def start_container(
+    paths: RuntimePaths, cid: str, network: dict | None = None, link_env: list[str] | None = None
+) -> dict:
     attached = setup_container_network(paths, cid, network) if network else None
     # Attach streams output written from this offset on, so nothing between attach and start
     # is lost.
     offset = logs.log_offset(paths, cid)
-    state = lifecycle.start(paths, cid)
+    state = lifecycle.start(paths, cid, link_env)
     return {"state": asdict(state), "log_offset": offset, "network": attached}
 
 

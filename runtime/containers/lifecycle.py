@@ -26,6 +26,7 @@ from runtime.containers import claims, crun, mounts
 from runtime.containers.spec import (
     ContainerSpec,
     build_oci_config,
+    linked_env,
     oci_resources,
     signal_number,
 )
@@ -267,8 +268,20 @@ def _failure_exit_code(message: str) -> int:
     return 128
 
 
-def start(paths: RuntimePaths, cid: str) -> ContainerState:
-    """Start a created or exited container: a fresh conmon + crun run on the same rootfs."""
+def _set_link_env(paths: RuntimePaths, cid: str, spec: ContainerSpec, links: list[str]) -> None:
+    """Put this start's link variables in config.json: they carry the linked containers'
+    addresses of now, which a restart of theirs may have changed."""
+    b = bundle(paths, cid)
+    config = json.loads((b / "config.json").read_text())
+    env = linked_env(spec, b / "rootfs", links)
+    if config["process"]["env"] != env:
+        config["process"]["env"] = env
+        write_json_atomic(b / "config.json", config, durable=False)
+
+
+def start(paths: RuntimePaths, cid: str, link_env: list[str] | None = None) -> ContainerState:
+    """Start a created or exited container: a fresh conmon + crun run on the same rootfs.
+    `link_env` (Docker's link variables) replaces those of the last start."""
     refresh(paths, cid)
     with _locked(paths, cid):
         state = load_state(paths, cid)
@@ -277,6 +290,8 @@ def start(paths: RuntimePaths, cid: str) -> ContainerState:
         spec = load_spec(paths, cid)
         cgroups.prepare_host()
         remount(paths, cid)
+        if link_env is not None:
+            _set_link_env(paths, cid, spec, link_env)
         crun.forget(paths, cid)
         _clear_run_files(paths, cid)
         try:

@@ -217,6 +217,14 @@ def process_env(env: list[str], tty: bool, hostname: str, home: str) -> list[str
     return out + list(env)
 
 
+def linked_env(spec: ContainerSpec, rootfs: Path, links: list[str]) -> list[str]:
+    """The process environment of `spec` with the variables of its links (Docker's
+    `--link`) under its own: a variable the container sets itself wins."""
+    own = {e.partition("=")[0] for e in spec.env}
+    env = [e for e in links if e.partition("=")[0] not in own] + list(spec.env)
+    return process_env(env, spec.tty, spec.hostname, resolve_user(rootfs, spec.user).home)
+
+
 def _rlimits(ulimits: list[Ulimit]) -> list[dict[str, Any]]:
     wanted = {"nofile": (DEFAULT_NOFILE, DEFAULT_NOFILE)}
     for u in ulimits:

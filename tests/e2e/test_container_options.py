@@ -3,6 +3,7 @@
 
 import uuid
 
+import docker
 import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.privileged]
@@ -50,3 +51,80 @@ def test_group_add_gives_the_process_named_and_numbered_groups(platform):
     refused = platform.docker("run", "--rm", "--group-add", "no-such-group", "busybox", "id")
     assert refused.returncode != 0
     assert "unable to find group no-such-group" in refused.stderr
+
+
+def test_link_names_the_other_container_and_sets_dockers_variables(platform):
+    web, me = unique("web"), unique("me")
+    try:
+        ok(
+            platform.docker(
+                "run",
+                "-d",
+                "--name",
+                web,
+                "--expose",
+                "80",
+                "--expose",
+                "81/udp",
+                "-e",
+                "GREETING=hello",
+                "busybox",
+                "sleep",
+                "300",
+            )
+        )
+        shown = ok(
+            platform.docker(
+                "inspect", "-f", "{{.NetworkSettings.IPAddress}} {{.Config.Hostname}}", web
+            )
+        )
+        ip, hostname = shown.split()
+        script = "grep -w db /etc/hosts; env | grep ^DB_ | sort"
+        script += "; ping -c1 -W2 db >/dev/null && echo reached"
+        out = ok(
+            platform.docker(
+                "run", "--rm", "--name", me, "--link", f"{web}:db", "busybox", "sh", "-c", script
+            )
+        )
+        lines = out.splitlines()
+        assert lines[0].split() == [ip, "db", hostname, web]
+        env = set(lines[1:-1])
+        assert f"DB_PORT=tcp://{ip}:80" in env
+        assert f"DB_PORT_80_TCP=tcp://{ip}:80" in env
+        assert f"DB_PORT_80_TCP_ADDR={ip}" in env
+        assert "DB_PORT_80_TCP_PORT=80" in env and "DB_PORT_80_TCP_PROTO=tcp" in env
+        assert f"DB_PORT_81_UDP=udp://{ip}:81" in env
+        assert f"DB_NAME=/{me}/db" in env
+        assert "DB_ENV_GREETING=hello" in env
+        assert not any(e.startswith("DB_ENV_PATH=") for e in env)
+        assert lines[-1] == "reached"
+    finally:
+        platform.docker("rm", "-f", web, me)
+
+
+def test_links_with_docker_py_are_kept_and_refused_without_a_running_target(platform):
+    client = docker.DockerClient(base_url=platform.docker_host)
+    target, linker = unique("db"), unique("app")
+    try:
+        db = client.containers.run("busybox", "sleep 300", name=target, detach=True)
+        app = client.containers.create(
+            "busybox", "sh -c 'echo $SQL_NAME'", name=linker, links={target: "sql"}
+        )
+        assert app.attrs["HostConfig"]["Links"] == [f"/{target}:/{linker}/sql"]
+        app.start()
+        assert app.wait(timeout=30)["StatusCode"] == 0
+        assert app.logs() == f"/{linker}/sql\n".encode()
+        db.kill()
+        with pytest.raises(docker.errors.APIError) as refused:
+            app.start()
+        assert refused.value.status_code == 409
+        assert "Cannot link to a non running container" in str(refused.value)
+        with pytest.raises(docker.errors.NotFound):
+            client.containers.create("busybox", "true", links={"no-such-container": "x"})
+    finally:
+        for name in (linker, target):
+            try:
+                client.containers.get(name).remove(force=True)
+            except docker.errors.NotFound:
+                pass
+        client.close()

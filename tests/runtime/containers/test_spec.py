@@ -7,6 +7,7 @@ from runtime.containers.spec import (
     ContainerSpec,
     Ulimit,
     build_oci_config,
+    linked_env,
     resolve_user,
     signal_number,
 )
@@ -181,3 +182,11 @@ def test_the_rootfs_is_remounted_nodev_unless_privileged(rootfs):
     (hook,) = config(rootfs, readonly_rootfs=True)["hooks"]["createContainer"]
     assert hook["args"][-2] == "remount,bind,nodev,ro"
     assert "hooks" not in config(rootfs, privileged=True)
+
+
+def test_link_variables_go_under_the_containers_own(rootfs):
+    spec = ContainerSpec(args=["sh"], env=["DB_NAME=mine", "X=1"], user="app", hostname="h")
+    env = linked_env(spec, rootfs, ["DB_NAME=/app/db", "DB_PORT=tcp://10.0.0.2:80"])
+    assert "DB_NAME=mine" in env and "DB_NAME=/app/db" not in env
+    assert "DB_PORT=tcp://10.0.0.2:80" in env and "HOME=/home/app" in env
+    assert env.index("DB_PORT=tcp://10.0.0.2:80") < env.index("X=1")
