@@ -12,6 +12,7 @@ from .api import (
     execs,
     images,
     networks_urls,
+    swarm_urls,
     system,
     volumes_urls,
 )
@@ -23,6 +24,7 @@ urlpatterns = [
     *archives_urls.urlpatterns,
     *build_urls.urlpatterns,
     *volumes_urls.urlpatterns,
+    *swarm_urls.urlpatterns,
     api(r"_ping", system.ping, "ping"),
     api(r"version", system.version, "version"),
     api(r"info", system.info, "info"),

@@ -18,6 +18,7 @@ from ..services.access import visible_containers
 from ..services.containers import OCI_RUNTIME
 from ..services.images import ImageView
 from .base import API_VERSION, MIN_API_VERSION, engine_view, parse_filters
+from .swarm import SWARM_STATE
 
 VERSION = "0.1.0"
 
@@ -28,6 +29,7 @@ def _ping_headers(response: HttpResponse) -> HttpResponse:
     response["OSType"] = "linux"
     # The legacy builder: the docker CLI here has no buildx, so it sends builds to /build.
     response["Builder-Version"] = "1"
+    response["Swarm"] = SWARM_STATE
     response["Cache-Control"] = "no-cache, no-store, must-revalidate"
     response["Pragma"] = "no-cache"
     return response
@@ -133,7 +135,14 @@ def info(request, actor):
             "ServerVersion": VERSION,
             "Runtimes": {OCI_RUNTIME: {"path": OCI_RUNTIME}},
             "DefaultRuntime": OCI_RUNTIME,
-            "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": False},
+            "Swarm": {
+                "NodeID": "",
+                "NodeAddr": "",
+                "LocalNodeState": SWARM_STATE,
+                "ControlAvailable": False,
+                "Error": "",
+                "RemoteManagers": None,
+            },
             "LiveRestoreEnabled": True,
             "Isolation": "",
             "InitBinary": "",
