@@ -88,6 +88,7 @@ def setup_container_network(paths: RuntimePaths, cid: str, plan: dict) -> dict:
                 ip=n.get("ip") or None,
                 aliases=n.get("aliases", []),
                 hostname=plan["hostname"],
+                mac=n.get("mac") or None,
             )
     ports = manager.published(cid)
     if plan.get("ports") and not ports and wanted:

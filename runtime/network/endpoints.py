@@ -69,6 +69,7 @@ def attach(
     ip: str | None,
     aliases: Sequence[str],
     hostname: str | None,
+    mac: str | None = None,
 ) -> Endpoint:
     """Plug the container into `net` as the next ethN; the first one gets the default route
     (internal networks never do)."""
@@ -104,6 +105,7 @@ def attach(
             ip=address,
             prefixlen=prefixlen,
             default_gateway=route,
+            mac=mac,
         )
     except Exception:
         links.delete_link(host_ifname)

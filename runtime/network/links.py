@@ -120,8 +120,10 @@ def attach_veth(
     ip: str,
     prefixlen: int,
     default_gateway: str | None,
+    mac: str | None = None,
 ) -> str:
-    """Plug a new veth pair into `bridge` and the namespace; returns the container end's MAC."""
+    """Plug a new veth pair into `bridge` and the namespace; returns the container end's MAC
+    (`mac` when one is asked for, else the kernel's)."""
     with IPRoute() as ipr:
         delete_link(host_ifname)
         ipr.link("add", ifname=host_ifname, kind="veth", peer={"ifname": temp_peer})
@@ -137,6 +139,8 @@ def attach_veth(
     with in_netns(ns_path) as ns:
         index = ns.link_lookup(ifname=temp_peer)[0]
         ns.link("set", index=index, ifname=ifname)
+        if mac:
+            ns.link("set", index=index, address=mac)
         ns.addr("add", index=index, address=ip, prefixlen=prefixlen)
         ns.link("set", index=index, state="up")
         if default_gateway:

@@ -168,12 +168,15 @@ class NetworkManager:
         ip: str | None = None,
         aliases: Sequence[str] = (),
         hostname: str | None = None,
+        mac: str | None = None,
     ) -> Endpoint:
         """Plug the container into `network` as the next ethN; the first one gets the default
         route (internal networks never do)."""
         with self.state.locked() as snap:
             net = definitions.get(snap, network)
-            endpoint = endpoints.attach(snap, self.layout, net, container_id, ip, aliases, hostname)
+            endpoint = endpoints.attach(
+                snap, self.layout, net, container_id, ip, aliases, hostname, mac
+            )
             if snap.endpoints[container_id]["ports"]:
                 self._apply_firewall(snap)
             return endpoint

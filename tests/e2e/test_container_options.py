@@ -128,3 +128,44 @@ def test_links_with_docker_py_are_kept_and_refused_without_a_running_target(plat
             except docker.errors.NotFound:
                 pass
         client.close()
+
+
+def test_mac_address_is_the_endpoints_and_inspect_shows_it(platform):
+    name = unique("mac")
+    mac = "02:42:ac:11:00:99"
+    try:
+        ok(
+            platform.docker(
+                "run", "-d", "--name", name, "--mac-address", mac, "busybox", "sleep", "300"
+            )
+        )
+        inside = ok(platform.docker("exec", name, "cat", "/sys/class/net/eth0/address"))
+        assert inside.strip() == mac
+        shown = ok(
+            platform.docker(
+                "inspect",
+                "-f",
+                "{{.NetworkSettings.MacAddress}} {{.NetworkSettings.Networks.bridge.MacAddress}}",
+                name,
+            )
+        )
+        assert shown.split() == [mac, mac]
+        ok(platform.docker("restart", "-t", "0", name))
+        again = ok(platform.docker("exec", name, "cat", "/sys/class/net/eth0/address"))
+        assert again.strip() == mac
+        multicast = platform.docker("run", "--rm", "--mac-address", "01:00:5e:00:00:01", "busybox")
+        assert multicast.returncode != 0 and "invalid MAC address" in multicast.stderr
+    finally:
+        platform.docker("rm", "-f", name)
+
+
+@pytest.mark.parametrize("mac", ["02:42:zz:11:00:99", "02:42:ac:11:00", "not-a-mac"])
+def test_an_invalid_mac_address_is_a_400_with_a_message(platform, mac):
+    client = docker.APIClient(base_url=platform.docker_host)
+    try:
+        with pytest.raises(docker.errors.APIError) as refused:
+            client.create_container("busybox", "true", mac_address=mac)
+        assert refused.value.status_code == 400
+        assert refused.value.response.json() == {"message": f"invalid MAC address {mac}"}
+    finally:
+        client.close()
