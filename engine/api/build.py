@@ -1,17 +1,20 @@
 """POST /build (the classic builder's endpoint), /build/prune and /system/df."""
 
 import json
+from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import JsonResponse, StreamingHttpResponse
+
+from registry_app.body_stream import body_reader
 
 from ..errors import BadRequest
 from ..nodes import local_node
 from ..services import build as svc
 from ..services.images import normalize
-from ..streams.client import Stream
-from .archives import relay, send_body
+from ..streams.client import CHUNK as CONTEXT_CHUNK
+from ..streams.client import Stream, StreamError
 from .base import engine_view, flag
 from .render import image_summary
 from .volumes import disk_usage_rows
@@ -42,23 +45,47 @@ def build_options(request) -> dict:
         "target": request.GET.get("target", ""),
         "no_cache": flag(request, "nocache"),
         "labels": {str(k): str(v) for k, v in _json_param(request, "labels").items()},
+        "network": request.GET.get("networkmode", ""),
     }
 
 
 @engine_view("POST")
 async def build(request, actor):
     node = await sync_to_async(local_node)()
-    # The tags are checked before a byte of the context is read.
+    # The tags and the network are checked before a byte of the context is read.
     options = await sync_to_async(svc.prepare_build)(actor, node, build_options(request))
     max_bytes = settings.DOCKYARD_MAX_ARCHIVE_BYTES
     stream = await Stream(node.name, "build", {"options": options, "max_bytes": max_bytes}).open()
-    await send_body(request, stream)
+    await _send_context(request, stream)
 
     def after(result: dict) -> None:
         if result.get("ID"):
             svc.finish_build(actor, node, result["ID"], options["tags"])
 
-    return relay(stream, "application/json", after)
+    return StreamingHttpResponse(_progress(stream, after), content_type="application/json")
+
+
+async def _send_context(request, stream: Stream) -> None:
+    """The body to the node as it arrives (streamed past Django's spool, see dockyard/asgi.py),
+    in the frames the node unpacks from."""
+    read = body_reader(request)
+    while chunk := await sync_to_async(read)(CONTEXT_CHUNK):
+        await stream.write(chunk)
+    await stream.eof()
+
+
+async def _progress(stream: Stream, after) -> AsyncIterator[bytes]:
+    """The node's JSON lines; a stream that breaks off still ends with Docker's error line, so
+    the docker CLI and docker-py report it as the build's failure."""
+    try:
+        async for message in stream.messages():
+            yield message["data"]
+        await sync_to_async(after)(stream.result or {})
+    except StreamError as e:
+        line = {"errorDetail": {"message": e.message}, "error": e.message}
+        yield json.dumps(line).encode() + b"\n"
+    finally:
+        await stream.cancel()
 
 
 @engine_view("POST")

@@ -280,6 +280,34 @@ def image_summary(image: Image, repo_digests: list[str] | None = None) -> dict:
     }
 
 
+# Keys Docker writes into an image's Config even when empty (ExposedPorts, Healthcheck,
+# StopSignal and Shell only when set): clients such as docker-compose 1.29 index them.
+_IMAGE_CONFIG_KEYS = {
+    "Hostname": "",
+    "Domainname": "",
+    "User": "",
+    "AttachStdin": False,
+    "AttachStdout": False,
+    "AttachStderr": False,
+    "Tty": False,
+    "OpenStdin": False,
+    "StdinOnce": False,
+    "Env": None,
+    "Cmd": None,
+    "Image": "",
+    "Volumes": None,
+    "WorkingDir": "",
+    "Entrypoint": None,
+    "OnBuild": None,
+    "Labels": None,
+}
+
+
+def image_config(config: dict | None) -> dict:
+    """An image's container config as Docker renders it: every key present."""
+    return {**_IMAGE_CONFIG_KEYS, **(config or {})}
+
+
 def image_inspect(image: Image, repo_digests: list[str] | None = None) -> dict:
     """`docker image inspect`; `repo_digests` as the asker may see them (all by default)."""
     from ..services import distribution
@@ -296,7 +324,10 @@ def image_inspect(image: Image, repo_digests: list[str] | None = None) -> dict:
         "Created": config.get("created") or image.created.isoformat(),
         "DockerVersion": "",
         "Author": config.get("author", ""),
-        "Config": config.get("config") or {},
+        # The build container of the last step; Docker leaves it empty for most images.
+        "Container": "",
+        "ContainerConfig": image_config(config.get("container_config") or config.get("config")),
+        "Config": image_config(config.get("config")),
         "Architecture": config.get("architecture", "amd64"),
         "Os": config.get("os", "linux"),
         "Size": image.size,

@@ -2,7 +2,7 @@
 build cache, disk usage."""
 
 from .. import tasks
-from ..errors import Forbidden
+from ..errors import BadRequest, Forbidden
 from ..events import make_event, publish
 from ..models import Image, Node
 from ..nodes import run_on_node
@@ -10,12 +10,30 @@ from .access import Actor, visible_containers
 from .images import ImageView, check_new_names, claim, sync_images
 
 
+def build_network(actor: Actor, mode: str) -> str:
+    """Where RUN steps run for `docker build --network <mode>`: Docker's default bridge
+    unless told `none`; the node's own network (`host`) for administrators only, as for a
+    container."""
+    if mode in ("", "default", "bridge"):
+        return "bridge"
+    if mode == "none":
+        return "none"
+    if mode == "host":
+        if not actor.admin:
+            raise Forbidden("network=host is for administrators")
+        return "host"
+    raise BadRequest(
+        f"network mode {mode!r} is not supported for builds: use default, bridge, none or host"
+    )
+
+
 def prepare_build(actor: Actor, node: Node, options: dict) -> dict:
     """The builder's options for `actor`: refused up front if a tag is a name they may not
-    write; for anyone but an administrator, FROM and COPY --from limited to the images they
-    see, and cached steps kept to their own (a hit on another user's step would tell them
-    what that user built)."""
+    write or the network one they may not use; for anyone but an administrator, FROM and
+    COPY --from limited to the images they see, and cached steps kept to their own (a hit on
+    another user's step would tell them what that user built)."""
     check_new_names(actor, options["tags"])
+    options = {**options, "network": build_network(actor, options.get("network", ""))}
     if actor.admin:
         return options
     visible = [image.image_id for image in ImageView(actor, node).images()]

@@ -1,5 +1,9 @@
 """The build context: unpacked safely from its tar, filtered by `.dockerignore`, hashed.
 
+The tar is read once: the chrooted child that unpacks it hashes each file as it writes it
+(runtime/layers/untar.py), and COPY's cache keys are made from those digests, so a cached
+rebuild does not read the context's files again.
+
 `.dockerignore` matching is written here because it follows Go's filepath.Match plus
 Docker's `**` and `!` rules, which neither fnmatch nor pathspec reproduce exactly.
 """
@@ -8,7 +12,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -23,12 +27,37 @@ _MAX_LINKS = 40
 _CHUNK = 1 << 20
 
 
-def unpack_context(stream: BinaryIO, target: Path, max_bytes: int = DEFAULT_MAX_CONTEXT) -> None:
-    """Unpack the context tar (plain or compressed) into `target`; refused ones leave nothing."""
+@dataclass
+class ContextDigests:
+    """The sha256 of each regular file of the context at `root`, by its path there."""
+
+    root: Path
+    files: dict[str, str]
+
+    def tree(self, path: Path) -> str:
+        """`tree_digest` of `path`, with the digests known here in place of reading files."""
+
+        def known(file: Path) -> str | None:
+            try:
+                rel = file.relative_to(self.root).as_posix()
+            except ValueError:
+                return None
+            return self.files.get(rel)
+
+        return tree_digest(path, known)
+
+
+def unpack_context(
+    stream: BinaryIO, target: Path, max_bytes: int = DEFAULT_MAX_CONTEXT
+) -> ContextDigests:
+    """Unpack the context tar (plain or compressed) into `target`, hashing its files on the
+    way; a refused one leaves nothing."""
+    source = CappedReader(open_uncompressed(stream), max_bytes, "build context")
     try:
-        apply_layer(CappedReader(open_uncompressed(stream), max_bytes, "build context"), target)
+        files = apply_layer(source, target, digests=True)
     except InvalidInput as err:
         raise InvalidInput(f"invalid build context: {err}") from None
+    return ContextDigests(target, files or {})
 
 
 @dataclass
@@ -151,10 +180,11 @@ def resolve_inside(root: Path, path: str) -> Path:
     return root.joinpath(*resolved)
 
 
-def tree_digest(path: Path) -> str:
+def tree_digest(path: Path, known: Callable[[Path], str | None] | None = None) -> str:
     """Digest of a file or directory tree: names, types, modes, link targets and contents.
 
-    Times and owners are left out, as Docker leaves them out of its COPY cache keys.
+    Times and owners are left out, as Docker leaves them out of its COPY cache keys. A file's
+    content counts by its sha256, which `known` may already have (None: read the file).
     """
     hasher = hashlib.sha256()
 
@@ -164,10 +194,8 @@ def tree_digest(path: Path) -> str:
         if stat.S_ISLNK(st.st_mode):
             hasher.update(os.readlink(p).encode() + b"\0")
         elif stat.S_ISREG(st.st_mode):
-            fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW)
-            with os.fdopen(fd, "rb") as f:
-                while chunk := f.read(_CHUNK):
-                    hasher.update(chunk)
+            content = known(p) if known is not None else None
+            hasher.update((content or _file_digest(p)).encode() + b"\0")
         elif stat.S_ISDIR(st.st_mode):
             for child in sorted(os.listdir(p)):
                 add(p / child, f"{rel}/{child}")
@@ -176,9 +204,18 @@ def tree_digest(path: Path) -> str:
     return "sha256:" + hasher.hexdigest()
 
 
-def prepare(stream: BinaryIO, target: Path, args: dict) -> Iterator[dict]:
-    """Unpack and filter the context for a build; a generator so progress can join later."""
-    unpack_context(stream, target, args.get("max_bytes", DEFAULT_MAX_CONTEXT))
+def _file_digest(path: Path) -> str:
+    content = hashlib.sha256()
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            content.update(chunk)
+    return content.hexdigest()
+
+
+def prepare(stream: BinaryIO, target: Path, args: dict) -> ContextDigests:
+    """Unpack, hash and filter the context for a build."""
+    digests = unpack_context(stream, target, args.get("max_bytes", DEFAULT_MAX_CONTEXT))
     dockerfile = args.get("options", {}).get("dockerfile", "Dockerfile")
     apply_dockerignore(target, keep={os.path.normpath(dockerfile), ".dockerignore"})
-    yield from ()
+    return digests

@@ -2,21 +2,29 @@
 
 import asyncio
 import contextlib
+import io
 import json
+import logging
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from runtime.build import builder
+from runtime.build import builder, metadata
 from runtime.build import context as build_context
-from runtime.errors import RuntimeFailure
+from runtime.errors import InvalidInput, RuntimeFailure
 from runtime.images import archive as image_archive
 from runtime.images.store import ImageStore
 from runtime.paths import RuntimePaths
 
 from ...tasks.base import node_paths
+from ...tasks.networks import network_manager
 from ..context import StreamContext
+
+log = logging.getLogger(__name__)
+# What the context's unpacking reads at a time: the size of the frames the API sends.
+CONTEXT_READ = 256 * 1024
+INPUT_POLL = 1.0
 
 
 @contextlib.asynccontextmanager
@@ -31,33 +39,83 @@ async def _spooled_input(ctx: StreamContext, paths: RuntimePaths) -> AsyncIterat
 
 async def _json_lines(ctx: StreamContext, produce) -> dict:
     """Send each message `produce()` yields as a JSON line; a failure becomes Docker's
-    errorDetail line. Answers the last `aux` message."""
+    errorDetail line, the last of the stream. Answers the last `aux` message."""
     aux: dict = {}
     try:
         async for message in ctx.each(produce):
             aux = message.get("aux", aux)
             await ctx.data(json.dumps(message).encode() + b"\n")
     except RuntimeFailure as e:
-        error = {"errorDetail": {"message": str(e)}, "error": str(e)}
-        await ctx.data(json.dumps(error).encode() + b"\n")
-        return {"error": str(e)}
+        return await _error_line(ctx, str(e))
+    except (ConnectionError, asyncio.CancelledError):
+        raise
+    except Exception as e:
+        # Whatever went wrong, the client is told in the stream it reads (docker-py raises
+        # BuildError from this line; a cut stream would leave it with a parse error).
+        log.exception("an image stream failed")
+        return await _error_line(ctx, f"{type(e).__name__}: {e}")
     return aux
+
+
+async def _error_line(ctx: StreamContext, message: str) -> dict:
+    error = {"errorDetail": {"message": message}, "error": message}
+    await ctx.data(json.dumps(error).encode() + b"\n")
+    return {"error": message}
+
+
+class _InputReader(io.RawIOBase):
+    """The stream's input as a blocking file, for a worker thread: what the client sends is
+    unpacked while it arrives, never spooled whole first."""
+
+    def __init__(self, ctx: StreamContext, loop: asyncio.AbstractEventLoop) -> None:
+        self._ctx, self._loop = ctx, loop
+        self._pending = memoryview(b"")
+        self._over = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending and not self._over:
+            message = asyncio.run_coroutine_threadsafe(self._next(), self._loop).result()
+            if message is None or message["type"] == "stream.cancel":
+                if self._ctx.cancelled.is_set():
+                    raise InvalidInput("the client went away while sending the build context")
+            elif message["type"] == "stream.input":
+                self._pending = memoryview(message["data"])
+            elif message["type"] == "stream.eof":
+                self._over = True
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    async def _next(self) -> dict | None:
+        """The next input message, or None after a while without one: the thread then looks
+        whether the stream was cancelled (a cancel message may not fit in a full queue)."""
+        try:
+            async with asyncio.timeout(INPUT_POLL):
+                return await self._ctx.input.get()
+        except TimeoutError:
+            return None
 
 
 async def handle_build(ctx: StreamContext) -> None:
     paths = node_paths()
     workdir = await asyncio.to_thread(tempfile.mkdtemp, prefix="build-", dir=paths.tmp)
     try:
-        async with _spooled_input(ctx, paths) as spool:
-            context = Path(workdir) / "context"
-            failure = await _json_lines(
-                ctx, lambda: iter(build_context.prepare(spool, context, ctx.args))
-            )
-        if failure.get("error"):
-            await ctx.end(failure)
+        context = Path(workdir) / "context"
+        reader = io.BufferedReader(_InputReader(ctx, asyncio.get_running_loop()), CONTEXT_READ)
+        try:
+            digests = await asyncio.to_thread(build_context.prepare, reader, context, ctx.args)
+        except RuntimeFailure as e:
+            await ctx.end(await _error_line(ctx, str(e)))
             return
         options = builder.BuildOptions(**ctx.args["options"])
-        result = await _json_lines(ctx, lambda: builder.Builder(paths, context, options).run())
+        networks = network_manager(paths)
+        result = await _json_lines(
+            ctx, lambda: builder.Builder(paths, context, options, networks, digests).run()
+        )
     finally:
         await asyncio.to_thread(shutil.rmtree, workdir, True)
     await ctx.end(result)
@@ -83,7 +141,7 @@ async def handle_image_import(ctx: StreamContext) -> None:
 
     def produce():
         store = ImageStore(paths)
-        config = {"config": builder.apply_changes(paths, {"config": {}}, a["changes"])["config"]}
+        config = {"config": metadata.apply_changes({"config": {}}, a["changes"])["config"]}
         image = image_archive.import_rootfs(
             store, spool, config, a["message"], a["tags"], a["max_bytes"]
         )
