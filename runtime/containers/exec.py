@@ -2,12 +2,18 @@
 
 With a tty, crun hands the pty master over a console socket (SCM_RIGHTS); otherwise
 the process talks through three pipes.
+
+crun reports a process it could not start (not executable, not found) with exit code 255 and
+a line on the process's own stderr or terminal, which a process could print too. Its log file
+(`--log`, JSON) holds the line only when crun itself failed, so that is what tells the two
+apart; the failure is then given Docker's exit code (126 or 127) and words.
 """
 
 import contextlib
 import fcntl
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -26,6 +32,56 @@ from runtime.errors import Conflict, RuntimeFailure
 from runtime.paths import RuntimePaths
 
 CONSOLE_WAIT = 10.0
+# What crun exits with when it failed before the process ran.
+CRUN_FAILED = 255
+# crun's own line about such a failure, as the process's first output shows it: plain on a
+# pipe, red (and timestamped, without --log) on a terminal.
+_CRUN_ECHO = re.compile(
+    rb"(?:\x1b\[1;31m(?:\d{4}-\d\d-\d\dT[0-9:.]+Z: )?[^\n]*\x1b\[0m\r?\n"
+    rb"|[^\n\x1b]*: (?:Permission denied|No such file or directory|Operation not permitted"
+    rb"|Not a directory|Is a directory|Exec format error)\n)"
+)
+_ERRNO_WORDS = {
+    "Permission denied": "permission denied",
+    "Operation not permitted": "permission denied",
+    "Is a directory": "permission denied",
+    "No such file or directory": "no such file or directory",
+    "Not a directory": "not a directory",
+    "Exec format error": "exec format error",
+}
+
+
+@dataclass
+class StartFailure:
+    """An exec whose process never ran: Docker's exit code and message for it."""
+
+    exit_code: int
+    message: str
+
+
+def start_failure(command: str, crun_message: str) -> StartFailure:
+    """Docker's exit code and words for crun's message about `command` not starting.
+
+    126: found but cannot be run; 127: not found (what a shell says too).
+    """
+    reason, _, errno_text = crun_message.rpartition(": ")
+    words = _ERRNO_WORDS.get(errno_text, errno_text.lower())
+    if reason.startswith("executable file `"):
+        if "/" in command:
+            detail, code = f"stat {command}: {words}", 127
+        else:
+            detail, code = "executable file not found in $PATH", 127
+    elif reason == "open executable":
+        detail, code = words, 126
+    else:
+        detail, code = crun_message, 127 if errno_text == "No such file or directory" else 126
+    prefix = "OCI runtime exec failed: exec failed: unable to start container process"
+    return StartFailure(code, f'{prefix}: exec: "{command}": {detail}: unknown')
+
+
+def looks_like_crun_failure(output: bytes) -> bool:
+    """True if `output`, an exec's first output, may be crun's line about failing to start it."""
+    return _CRUN_ECHO.fullmatch(output) is not None
 
 
 @dataclass
@@ -42,11 +98,21 @@ class ExecProcess:
     """A running exec; `stdin`/`stdout`/`stderr` are fds (all the pty master with a tty)."""
 
     def __init__(
-        self, proc: subprocess.Popen, pid_file: str, pty_fd: int | None, tmp_files: list[str]
+        self,
+        proc: subprocess.Popen,
+        pid_file: str,
+        pty_fd: int | None,
+        tmp_files: list[str],
+        command: str = "",
+        log_file: str = "",
     ):
         self._proc = proc
         self._pid_file = pid_file
         self._tmp_files = tmp_files
+        self._command = command
+        self._log_file = log_file
+        # Set by wait() when crun could not start the process.
+        self.failure: StartFailure | None = None
         self.pty_fd = pty_fd
         if pty_fd is not None:
             self.stdin = self.stdout = pty_fd
@@ -77,6 +143,8 @@ class ExecProcess:
         """Read the terminal to its end and drop it: nobody attached, but writes must not block."""
         if self.pty_fd is None:
             return
+        # A client that detached may have left the terminal non-blocking.
+        os.set_blocking(self.pty_fd, True)
         with contextlib.suppress(OSError):
             while os.read(self.pty_fd, 65536):
                 pass
@@ -103,7 +171,14 @@ class ExecProcess:
         self._proc.kill()
 
     def wait(self, timeout: float | None = None) -> int:
+        """The exit code; Docker's 126 or 127, and `failure`, if the process never ran."""
         code = self._proc.wait(timeout)
+        if code == CRUN_FAILED and self.failure is None:
+            message = _crun_error(self._log_file)
+            if message:
+                self.failure = start_failure(self._command, message)
+        if self.failure is not None:
+            code = self.failure.exit_code
         for path in self._tmp_files:
             try:
                 os.unlink(path)
@@ -118,6 +193,21 @@ class ExecProcess:
         if self.pty_fd is not None:
             os.close(self.pty_fd)
             self.pty_fd = None
+
+
+def _crun_error(log_file: str) -> str:
+    """The last error crun logged, or "" if it logged none."""
+    message = ""
+    try:
+        with open(log_file) as f:
+            for line in f:
+                with contextlib.suppress(ValueError, AttributeError):
+                    entry = json.loads(line)
+                    if entry.get("level") == "error":
+                        message = str(entry.get("msg", ""))
+    except OSError:
+        pass
+    return message
 
 
 def _process_json(paths: RuntimePaths, cid: str, spec: ExecSpec) -> dict:
@@ -188,11 +278,13 @@ def start_exec(paths: RuntimePaths, cid: str, spec: ExecSpec, attached: bool = T
     tag = uuid.uuid4().hex[:8]
     process_file = str(bundle(paths, cid) / f"exec-{tag}.json")
     pid_file = str(bundle(paths, cid) / f"exec-{tag}.pid")
+    log_file = str(bundle(paths, cid) / f"exec-{tag}.log")
     with open(process_file, "w") as f:
         f.write(json.dumps(_process_json(paths, cid, spec)))
-    cmd = crun.command(paths, "exec", "--process", process_file)
-    cmd += ["--pid-file", pid_file]
-    tmp_files = [process_file, pid_file]
+    cmd = crun.command(paths, f"--log=file:{log_file}", "--log-format=json")
+    cmd += ["exec", "--process", process_file, "--pid-file", pid_file]
+    tmp_files = [process_file, pid_file, log_file]
+    described = {"command": spec.args[0], "log_file": log_file}
     if not spec.tty:
         stdio = subprocess.PIPE if attached else subprocess.DEVNULL
         proc = subprocess.Popen(
@@ -204,7 +296,7 @@ def start_exec(paths: RuntimePaths, cid: str, spec: ExecSpec, attached: bool = T
             pass_fds=(crun.binary_fd(),),
             start_new_session=True,
         )
-        return ExecProcess(proc, pid_file, None, tmp_files)
+        return ExecProcess(proc, pid_file, None, tmp_files, **described)
     sock_path = str(run_dir / f"x{tag}.sock")
     tmp_files.append(sock_path)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
@@ -229,7 +321,7 @@ def start_exec(paths: RuntimePaths, cid: str, spec: ExecSpec, attached: bool = T
                     os.unlink(path)
             raise
     os.set_blocking(pty_fd, True)
-    return ExecProcess(proc, pid_file, pty_fd, tmp_files)
+    return ExecProcess(proc, pid_file, pty_fd, tmp_files, **described)
 
 
 def read_all(fd: int, timeout: float = 10.0) -> bytes:

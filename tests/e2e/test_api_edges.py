@@ -147,3 +147,46 @@ def test_docker_py_swarm_probes_fail_with_503(client):
             probe()
         assert refused.value.status_code == 503
         assert NOT_A_MANAGER in refused.value.explanation
+
+
+@pytest.fixture
+def sleeper(platform):
+    name = f"edge{uuid.uuid4().hex[:8]}"
+    started = platform.docker("run", "-d", "--name", name, "busybox", "sleep", "300")
+    assert started.returncode == 0, started.stderr
+    yield name
+    platform.docker("rm", "-f", name)
+
+
+@pytest.mark.parametrize("tty", [[], ["-t"]], ids=["pipes", "tty"])
+def test_exec_of_a_file_that_is_not_executable_exits_126(platform, sleeper, tty):
+    done = platform.docker("exec", *tty, sleeper, "/etc/passwd")
+    assert done.returncode == 126, (done.stdout, done.stderr)
+    assert 'exec: "/etc/passwd": permission denied' in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("tty", [[], ["-t"]], ids=["pipes", "tty"])
+def test_exec_of_a_missing_command_exits_127(platform, sleeper, tty):
+    done = platform.docker("exec", *tty, sleeper, "nosuchcommand")
+    assert done.returncode == 127, (done.stdout, done.stderr)
+    out = done.stdout + done.stderr
+    assert 'exec: "nosuchcommand": executable file not found in $PATH' in out
+
+
+def test_exec_of_a_missing_path_exits_127(platform, sleeper):
+    done = platform.docker("exec", sleeper, "/no/such/file")
+    assert done.returncode == 127
+    assert 'exec: "/no/such/file": stat /no/such/file: no such file or directory' in done.stdout
+
+
+def test_docker_py_exec_run_reports_126_and_127(client, sleeper):
+    container = client.containers.get(sleeper)
+    code, out = container.exec_run(["/etc/passwd"])
+    assert code == 126 and b"permission denied" in out
+    code, out = container.exec_run(["nosuchcommand"])
+    assert code == 127 and b"executable file not found" in out
+
+
+def test_a_command_that_exits_126_itself_is_not_rewritten(platform, sleeper):
+    done = platform.docker("exec", sleeper, "sh", "-c", "exit 126")
+    assert (done.returncode, done.stdout, done.stderr) == (126, "", "")

@@ -37,12 +37,14 @@ async def handle_exec(ctx: StreamContext) -> None:
     await ctx.ready()
     feeder = asyncio.create_task(_feed_exec(ctx, proc, a.get("stdin")))
     code = None
+    held: list[tuple[int, bytes]] = []
     try:
-        outputs = [_pump(ctx, proc.stdout, wire.STDOUT)]
+        outputs = [_pump(ctx, proc.stdout, wire.STDOUT, held)]
         if proc.stderr is not None:
-            outputs.append(_pump(ctx, proc.stderr, wire.STDERR))
+            outputs.append(_pump(ctx, proc.stderr, wire.STDERR, held))
         await asyncio.gather(*outputs)
         code = await asyncio.to_thread(_finish_exec, a["exec_id"], proc)
+        await _after_exit(ctx, proc, held)
     finally:
         RUNNING.pop(a["exec_id"], None)
         feeder.cancel()
@@ -64,9 +66,33 @@ async def handle_exec_resize(ctx: StreamContext) -> None:
     await ctx.end()
 
 
-async def _pump(ctx: StreamContext, fd: int, stream: int) -> None:
+async def _pump(ctx: StreamContext, fd: int, stream: int, held: list) -> None:
+    """The output of `fd` to the client; a first chunk that may be crun's failure to start
+    the process waits in `held` until more output or the exit code tells which it was."""
+    first = True
     while data := await _read(fd):
-        await ctx.data(data, stream)
+        if first and cexec.looks_like_crun_failure(data):
+            held.append((stream, data))
+        else:
+            await _release(ctx, held, stream)
+            await ctx.data(data, stream)
+        first = False
+
+
+async def _release(ctx: StreamContext, held: list, stream: int) -> None:
+    for item in [item for item in held if item[0] == stream]:
+        held.remove(item)
+        await ctx.data(item[1], stream)
+
+
+async def _after_exit(ctx: StreamContext, proc: cexec.ExecProcess, held: list) -> None:
+    """Docker's words, where crun's were, for a process that never ran (dockerd writes them
+    to stdout); otherwise the output held back, which was the process's own."""
+    if proc.failure is not None:
+        held.clear()
+        await ctx.data(proc.failure.message.encode() + b"\r\n", wire.STDOUT)
+    for stream in (wire.STDOUT, wire.STDERR):
+        await _release(ctx, held, stream)
 
 
 async def _read(fd: int) -> bytes:
