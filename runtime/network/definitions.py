@@ -11,6 +11,11 @@ from runtime.network.model import NetworkConfig
 from runtime.network.state import Snapshot
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# Docker's words (before 27, which has no default IPv6 pools either) for --ipv6 without a subnet.
+NO_IPV6_POOL = (
+    "could not find an available, non-overlapping IPv6 address pool among the defaults to "
+    "assign to the network"
+)
 
 
 def check_name(name: str) -> None:
@@ -51,7 +56,11 @@ def new_config(
     internal: bool,
     labels: dict[str, str],
     net_id: str | None = None,
+    subnet6: str | None = None,
+    gateway6: str | None = None,
 ) -> NetworkConfig:
+    """A network's definition; a gateway not given is the subnet's first address (Docker's
+    default), for each family."""
     net = ipaddress.IPv4Network(subnet)
     if gateway is None:
         gateway = str(net.network_address + 1)
@@ -66,6 +75,11 @@ def new_config(
         if not within.subnet_of(net):
             raise InvalidInput(f"ip-range {within} is not in subnet {net}")
         ip_range = str(within)
+    if subnet6:
+        net6 = ipaddress.IPv6Network(subnet6)
+        gateway6 = str(address_in(net6, gateway6, "gateway") if gateway6 else net6[1])
+    elif gateway6:
+        raise InvalidInput("an IPv6 gateway needs an IPv6 subnet to lie in")
     return NetworkConfig(
         name=name,
         id=net_id or secrets.token_hex(32),
@@ -76,30 +90,41 @@ def new_config(
         labels=dict(labels),
         created=datetime.now(UTC).isoformat(),
         ip_range=ip_range or "",
+        subnet6=subnet6 or "",
+        gateway6=gateway6 or "",
     )
 
 
-def address_in(net: ipaddress.IPv4Network, text: str, what: str) -> ipaddress.IPv4Address:
+def address_in(
+    net: subnets.AnyNetwork, text: str, what: str
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    kind = type(net.network_address)
     try:
-        addr = ipaddress.IPv4Address(text)
+        addr = kind(text)
     except ValueError:
-        raise InvalidInput(f"invalid {what} {text}: not an IPv4 address") from None
+        family = "IPv4" if net.version == 4 else "IPv6"
+        raise InvalidInput(f"invalid {what} {text}: not an {family} address") from None
     if addr not in net or addr in (net.network_address, net.broadcast_address):
         raise InvalidInput(f"{what} {addr} is not a usable address of subnet {net}")
     return addr
 
 
-def check_subnet(snap: Snapshot, subnet: str, confined: bool) -> str:
+def check_subnet(snap: Snapshot, subnet: str, confined: bool, version: int = 4) -> str:
+    """`subnet` normalised, once it is of the family asked, clear of every other network's
+    and within the caller's reach (see subnets.check_reach)."""
+    kind = ipaddress.IPv4Network if version == 4 else ipaddress.IPv6Network
     try:
-        net = ipaddress.IPv4Network(subnet, strict=False)
+        net = kind(subnet, strict=False)
     except ValueError as err:
         raise InvalidInput(f"invalid subnet {subnet}: {err}") from None
-    if net.prefixlen > 30:
+    # Room for a gateway and a container at least.
+    if net.prefixlen > net.max_prefixlen - 2:
         raise InvalidInput(f"subnet {subnet} is too small")
+    key = "subnet" if version == 4 else "subnet6"
     for data in snap.networks.values():
-        if net.overlaps(ipaddress.IPv4Network(data["subnet"])):
+        if data.get(key) and net.overlaps(kind(data[key])):
             raise Forbidden(
-                f"{subnets.POOL_OVERLAP}: {net} overlaps {data['subnet']} of network {data['name']}"
+                f"{subnets.POOL_OVERLAP}: {net} overlaps {data[key]} of network {data['name']}"
             )
     subnets.check_reach(net, confined=confined)
     return str(net)

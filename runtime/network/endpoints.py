@@ -6,12 +6,13 @@ the endpoints (`networks`, in ethN order) and its published ports.
 
 import ipaddress
 import shutil
+import socket
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from runtime.errors import Conflict
-from runtime.network import ipam, links
+from runtime.errors import Conflict, InvalidInput
+from runtime.network import ipam, links, proxies
 from runtime.network.etcfiles import write_etc_files
 from runtime.network.hostsfiles import refresh_hosts
 from runtime.network.layout import Layout, digest
@@ -70,9 +71,12 @@ def attach(
     aliases: Sequence[str],
     hostname: str | None,
     mac: str | None = None,
+    *,
+    ip6: str | None = None,
 ) -> Endpoint:
     """Plug the container into `net` as the next ethN; the first one gets the default route
-    (internal networks never do)."""
+    (internal networks never do), for IPv6 the first dual-stack one. `ip` and `ip6` are the
+    addresses asked for, None for the next free ones."""
     create_netns(snap, layout, container_id, hostname)
     rec = snap.endpoints[container_id]
     if hostname:
@@ -87,6 +91,15 @@ def attach(
         ip,
         ip_range=net.ip_range or None,
     )
+    address6, prefixlen6, route6 = "", 0, None
+    if net.ipv6:
+        pool6 = ipam.family_pool(snap.ipam[net.id], 6)
+        address6 = ipam.allocate(pool6, net.subnet6, net.gateway6, container_id, ip6)
+        prefixlen6 = ipaddress.IPv6Network(net.subnet6).prefixlen
+        if not net.internal and not links.has_default_route(rec["netns"], socket.AF_INET6):
+            route6 = net.gateway6
+    elif ip6:
+        raise InvalidInput(f"network {net.name} has no IPv6 subnet for address {ip6}")
     used = {e["ifname"] for e in rec["networks"]}
     ifname = next(f"eth{n}" for n in range(len(used) + 1) if f"eth{n}" not in used)
     key = digest(container_id, net.id)
@@ -106,6 +119,9 @@ def attach(
             prefixlen=prefixlen,
             default_gateway=route,
             mac=mac,
+            ip6=address6,
+            prefixlen6=prefixlen6,
+            default_gateway6=route6,
         )
     except Exception:
         links.delete_link(host_ifname)
@@ -121,6 +137,9 @@ def attach(
         gateway=net.gateway,
         mac=mac,
         aliases=list(aliases),
+        ip6=address6,
+        prefixlen6=prefixlen6,
+        gateway6=net.gateway6,
     )
     rec["networks"].append(endpoint.to_dict())
     refresh_hosts(snap, layout, net.id)
@@ -134,12 +153,18 @@ def detach(snap: Snapshot, layout: Layout, container_id: str, ep: dict[str, Any]
     remaining = [e for e in rec["networks"] if not is_internal(snap, e)]
     if remaining and not links.has_default_route(rec["netns"]):
         links.set_default_route(rec["netns"], remaining[0]["gateway"])
+    remaining6 = [e for e in remaining if e.get("ip6")]
+    if remaining6 and not links.has_default_route(rec["netns"], socket.AF_INET6):
+        links.set_default_route(rec["netns"], remaining6[0]["gateway6"])
     refresh_hosts(snap, layout, ep["network_id"], container_id)
 
 
 def drop_endpoint(snap: Snapshot, container_id: str, ep: dict[str, Any]) -> None:
     links.delete_link(ep["host_ifname"])
-    ipam.release(snap.ipam.get(ep["network_id"], {}), ep["ip"], container_id)
+    pool = snap.ipam.get(ep["network_id"], {})
+    ipam.release(pool, ep["ip"], container_id)
+    if ep.get("ip6"):
+        ipam.release(pool.get("v6", {}), ep["ip6"], container_id)
     rec = snap.endpoints[container_id]
     rec["networks"] = [e for e in rec["networks"] if e["network_id"] != ep["network_id"]]
 
@@ -149,6 +174,7 @@ def remove_container(snap: Snapshot, layout: Layout, container_id: str) -> None:
     rec = snap.endpoints.get(container_id)
     touched = []
     if rec is not None:
+        proxies.stop_all(rec)
         for ep in list(rec["networks"]):
             drop_endpoint(snap, container_id, ep)
             touched.append(ep["network_id"])

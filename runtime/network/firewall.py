@@ -1,10 +1,15 @@
-"""The one nftables backend: the whole `ip <prefix>` table, rebuilt from state on every change.
+"""The one nftables backend: the `ip <prefix>` and `ip6 <prefix>` tables, rebuilt from state
+on every change.
 
 Rules go through nftables' JSON interface (`nft -j -f -`). Each apply is one
-transaction that adds, deletes and re-adds the table, so it works whether or not
-the table exists (after `nft flush ruleset`, say) and never leaves half a ruleset.
+transaction that adds, deletes and re-adds both tables, so it works whether or not
+they exist (after `nft flush ruleset`, say) and never leaves half a ruleset. The two
+families hold the same isolation rules; NAT, published ports and the loopback guard follow
+each family's addresses. IPv6 has no route_localnet: a published port on [::1] cannot be a
+DNAT (its replies could not leave loopback), so the ports module proxies it instead.
 """
 
+import functools
 import json
 import subprocess
 from collections.abc import Iterable
@@ -12,7 +17,7 @@ from dataclasses import dataclass
 
 from runtime.errors import RuntimeFailure
 
-FAMILY = "ip"
+FAMILIES = ("ip", "ip6")
 
 
 @dataclass(frozen=True)
@@ -20,11 +25,13 @@ class BridgeRules:
     bridge: str
     subnet: str
     internal: bool
+    subnet6: str = ""
 
 
 @dataclass(frozen=True)
 class Forward:
-    """A published port: traffic to a local `host_ip:host_port` goes to `ip:port`."""
+    """A published port: traffic to a local `host_ip:host_port` goes to `ip:port`, in the
+    family of `ip`; a `host_ip` of 0.0.0.0, :: or "" is any local address."""
 
     host_ip: str
     host_port: int
@@ -41,8 +48,8 @@ def _meta(key: str) -> dict:
     return {"meta": {"key": key}}
 
 
-def _ip(field: str) -> dict:
-    return {"payload": {"protocol": "ip", "field": field}}
+def _ip(field: str, family: str = "ip") -> dict:
+    return {"payload": {"protocol": family, "field": field}}
 
 
 def _prefix(cidr: str) -> dict:
@@ -54,89 +61,106 @@ class Firewall:
     def __init__(self, table: str):
         self.table = table
 
-    def _chain(self, name: str, hook: str | None = None, kind: str = "", prio: int = 0) -> dict:
-        chain = {"family": FAMILY, "table": self.table, "name": name}
+    def _chain(
+        self, family: str, name: str, hook: str | None = None, kind: str = "", prio: int = 0
+    ) -> dict:
+        chain = {"family": family, "table": self.table, "name": name}
         if hook:
             chain.update(type=kind, hook=hook, prio=prio, policy="accept")
         return {"add": {"chain": chain}}
 
-    def _rule(self, chain: str, *expr: dict) -> dict:
+    def _rule(self, chain: str, *expr: dict, family: str = "ip") -> dict:
         return {
-            "add": {"rule": {"family": FAMILY, "table": self.table, "chain": chain, "expr": expr}}
+            "add": {"rule": {"family": family, "table": self.table, "chain": chain, "expr": expr}}
         }
 
     def ruleset(self, bridges: Iterable[BridgeRules], forwards: Iterable[Forward]) -> list[dict]:
-        bridges = list(bridges)
-        table = {"table": {"family": FAMILY, "name": self.table}}
+        bridges, forwards = list(bridges), list(forwards)
+        v4 = [f for f in forwards if ":" not in f.ip]
+        v6 = [f for f in forwards if ":" in f.ip]
+        return self._family("ip", bridges, v4) + self._family("ip6", bridges, v6)
+
+    def _family(self, family: str, bridges: list[BridgeRules], forwards: list[Forward]) -> list:
+        table = {"table": {"family": family, "name": self.table}}
         cmds = [
             {"add": table},
             {"delete": table},
             {"add": table},
-            self._chain("publish"),
-            self._chain("prerouting", "prerouting", "nat", -100),
-            self._chain("output", "output", "nat", -100),
-            self._chain("postrouting", "postrouting", "nat", 100),
-            self._chain("forward", "forward", "filter", 0),
-            # After conntrack and NAT (-100), so replies and DNAT show in `ct`.
-            self._chain("localnet", "prerouting", "filter", 0),
+            self._chain(family, "publish"),
+            self._chain(family, "prerouting", "prerouting", "nat", -100),
+            self._chain(family, "output", "output", "nat", -100),
+            self._chain(family, "postrouting", "postrouting", "nat", 100),
+            self._chain(family, "forward", "forward", "filter", 0),
         ]
+        if family == "ip":
+            # After conntrack and NAT (-100), so replies and DNAT show in `ct`.
+            cmds.append(self._chain(family, "localnet", "prerouting", "filter", 0))
+        rule = functools.partial(self._rule, family=family)
         local = _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local")
-        cmds.append(self._rule("prerouting", local, {"jump": {"target": "publish"}}))
-        cmds.append(self._rule("output", local, {"jump": {"target": "publish"}}))
+        cmds.append(rule("prerouting", local, {"jump": {"target": "publish"}}))
+        if family == "ip":
+            cmds.append(rule("output", local, {"jump": {"target": "publish"}}))
+        else:
+            # [::1] is left to the proxy (see the module's docstring).
+            not_loopback = _match(_ip("daddr", family), "::1", op="!=")
+            cmds.append(rule("output", local, not_loopback, {"jump": {"target": "publish"}}))
         for fwd in forwards:
             expr = []
-            if fwd.host_ip not in ("", "0.0.0.0"):
-                expr.append(_match(_ip("daddr"), fwd.host_ip))
+            if fwd.host_ip not in ("", "0.0.0.0", "::"):
+                expr.append(_match(_ip("daddr", family), fwd.host_ip))
             expr += [
                 _match({"payload": {"protocol": fwd.proto, "field": "dport"}}, fwd.host_port),
                 {"dnat": {"addr": fwd.ip, "port": fwd.port}},
             ]
-            cmds.append(self._rule("publish", *expr))
+            cmds.append(rule("publish", *expr))
 
         names = [b.bridge for b in bridges]
         for b in bridges:
-            # Loopback clients of published ports (see route_localnet on the bridge).
-            cmds.append(
-                self._rule(
-                    "postrouting",
-                    _match(_ip("saddr"), _prefix("127.0.0.0/8")),
-                    _match(_meta("oifname"), b.bridge),
-                    {"masquerade": None},
-                )
-            )
-            # Hairpin: a container reaching a sibling through a published port.
-            cmds.append(
-                self._rule(
-                    "postrouting",
-                    _match(_ip("saddr"), _prefix(b.subnet)),
-                    _match(_meta("oifname"), b.bridge),
-                    _match({"ct": {"key": "status"}}, "dnat", op="in"),
-                    {"masquerade": None},
-                )
-            )
-            if not b.internal:
+            subnet = b.subnet if family == "ip" else b.subnet6
+            if family == "ip":
+                # Loopback clients of published ports (see route_localnet on the bridge).
                 cmds.append(
-                    self._rule(
+                    rule(
                         "postrouting",
-                        _match(_ip("saddr"), _prefix(b.subnet)),
+                        _match(_ip("saddr"), _prefix("127.0.0.0/8")),
+                        _match(_meta("oifname"), b.bridge),
+                        {"masquerade": None},
+                    )
+                )
+            if subnet:
+                # Hairpin: a container reaching a sibling through a published port.
+                cmds.append(
+                    rule(
+                        "postrouting",
+                        _match(_ip("saddr", family), _prefix(subnet)),
+                        _match(_meta("oifname"), b.bridge),
+                        _match({"ct": {"key": "status"}}, "dnat", op="in"),
+                        {"masquerade": None},
+                    )
+                )
+            if subnet and not b.internal:
+                cmds.append(
+                    rule(
+                        "postrouting",
+                        _match(_ip("saddr", family), _prefix(subnet)),
                         _match(_meta("oifname"), b.bridge, op="!="),
                         {"masquerade": None},
                     )
                 )
             cmds.append(
-                self._rule(
+                rule(
                     "forward",
                     _match(_meta("iifname"), b.bridge),
                     _match(_meta("oifname"), b.bridge),
                     {"accept": None},
                 )
             )
-        if names:
+        if names and family == "ip":
             cmds += self._localnet_guard(names)
         if len(names) > 1:
             # Networks are isolated from each other.
             cmds.append(
-                self._rule(
+                rule(
                     "forward",
                     _match(_meta("iifname"), {"set": names}),
                     _match(_meta("oifname"), {"set": names}),
@@ -147,15 +171,15 @@ class Firewall:
             outbound = _match(_meta("iifname"), b.bridge)
             inbound = _match(_meta("oifname"), b.bridge)
             if b.internal:
-                cmds.append(self._rule("forward", outbound, {"drop": None}))
-                cmds.append(self._rule("forward", inbound, {"drop": None}))
+                cmds.append(rule("forward", outbound, {"drop": None}))
+                cmds.append(rule("forward", inbound, {"drop": None}))
                 continue
-            cmds.append(self._rule("forward", outbound, {"accept": None}))
+            cmds.append(rule("forward", outbound, {"accept": None}))
             for ct_key, value in (("state", ["established", "related"]), ("status", "dnat")):
                 match = _match({"ct": {"key": ct_key}}, value, op="in")
-                cmds.append(self._rule("forward", inbound, match, {"accept": None}))
+                cmds.append(rule("forward", inbound, match, {"accept": None}))
             # Only replies and published ports come in from elsewhere.
-            cmds.append(self._rule("forward", inbound, {"drop": None}))
+            cmds.append(rule("forward", inbound, {"drop": None}))
         return cmds
 
     def _localnet_guard(self, bridges: list[str]) -> list[dict]:
@@ -188,8 +212,11 @@ class Firewall:
         _run({"nftables": self.ruleset(bridges, forwards)})
 
     def remove(self) -> None:
-        table = {"table": {"family": FAMILY, "name": self.table}}
-        _run({"nftables": [{"add": table}, {"delete": table}]})
+        cmds = []
+        for family in FAMILIES:
+            table = {"table": {"family": family, "name": self.table}}
+            cmds += [{"add": table}, {"delete": table}]
+        _run({"nftables": cmds})
 
 
 def _run(document: dict) -> str:

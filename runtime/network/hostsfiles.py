@@ -9,8 +9,8 @@ DEFAULT_NETWORK = "bridge"
 
 def refresh_hosts(snap: Snapshot, layout: Layout, net_id: str, *also: str) -> None:
     """Rewrite the hosts file of every container on the network (and of `also`): peers on
-    user networks resolve each other by hostname and alias (the default network has no
-    names)."""
+    user networks resolve each other by hostname and alias, to each of their addresses (the
+    default network has no names)."""
     members = [
         cid
         for cid, rec in snap.endpoints.items()
@@ -25,7 +25,10 @@ def refresh_hosts(snap: Snapshot, layout: Layout, net_id: str, *also: str) -> No
             continue
         own_ip = rec["networks"][0]["ip"] if rec["networks"] else None
         own = [rec["hostname"], *(rec["networks"][0]["aliases"] if rec["networks"] else [])]
+        own_names = " ".join(dict.fromkeys(own))
         extra = [tuple(pair) for pair in rec["extra_hosts"]]
+        if rec["networks"] and rec["networks"][0].get("ip6"):
+            extra.append((own_names, rec["networks"][0]["ip6"]))
         for ep in rec["networks"]:
             if snap.networks.get(ep["network_id"], {}).get("name") == DEFAULT_NETWORK:
                 continue
@@ -36,6 +39,8 @@ def refresh_hosts(snap: Snapshot, layout: Layout, net_id: str, *also: str) -> No
                     (e for e in peer["networks"] if e["network_id"] == ep["network_id"]), None
                 )
                 if peer_ep:
-                    names = dict.fromkeys([peer["hostname"], *peer_ep["aliases"]])
-                    extra.append((" ".join(names), peer_ep["ip"]))
-        rewrite_in_place(path, hosts_content(" ".join(dict.fromkeys(own)), own_ip, extra))
+                    names = " ".join(dict.fromkeys([peer["hostname"], *peer_ep["aliases"]]))
+                    extra.append((names, peer_ep["ip"]))
+                    if peer_ep.get("ip6"):
+                        extra.append((names, peer_ep["ip6"]))
+        rewrite_in_place(path, hosts_content(own_names, own_ip, extra))

@@ -3,11 +3,15 @@
 import contextlib
 import ctypes
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
+
+# linux/if_addr.h: the address is usable at once, without duplicate address detection.
+IFA_F_NODAD = 0x02
 
 NETNS_DIR = Path("/run/netns")
 _CLONE_NEWNET = 0x40000000
@@ -47,21 +51,39 @@ def _sysctl(path: str, value: str) -> None:
     Path("/proc/sys", path).write_text(value)
 
 
-def enable_ip_forward() -> None:
+def enable_ip_forward(ipv6: bool = False) -> None:
+    """Routing between bridges and the host's links; IPv6 only once a network has it, as
+    Docker does: with forwarding on, Linux stops taking router advertisements on links whose
+    accept_ra is 1, so a host that gets its IPv6 route that way needs accept_ra 2."""
     _sysctl("net/ipv4/ip_forward", "1")
+    if ipv6:
+        _sysctl("net/ipv6/conf/all/forwarding", "1")
 
 
-def ensure_bridge(name: str, gateway: str, prefixlen: int) -> None:
-    """Create the bridge with its gateway address if missing; idempotent."""
+def _add_address(ipr: IPRoute, index: int, address: str, prefixlen: int) -> None:
+    if ":" in address:
+        # No duplicate address detection: it would keep the address unusable ("tentative")
+        # for a second or two after each start, and the network hands out every address once.
+        ipr.addr("add", index=index, address=address, prefixlen=prefixlen, flags=IFA_F_NODAD)
+    else:
+        ipr.addr("add", index=index, address=address, prefixlen=prefixlen)
+
+
+def ensure_bridge(
+    name: str, gateway: str, prefixlen: int, gateway6: str = "", prefixlen6: int = 0
+) -> None:
+    """Create the bridge with its gateway addresses if missing; idempotent."""
     with IPRoute() as ipr:
         found = ipr.link_lookup(ifname=name)
         if not found:
             ipr.link("add", ifname=name, kind="bridge")
             found = ipr.link_lookup(ifname=name)
         index = found[0]
-        have = {(a.get("address"), a["prefixlen"]) for a in ipr.get_addr(index=index, family=2)}
-        if (gateway, prefixlen) not in have:
-            ipr.addr("add", index=index, address=gateway, prefixlen=prefixlen)
+        have = {(a.get("address"), a["prefixlen"]) for a in ipr.get_addr(index=index)}
+        wanted = [(gateway, prefixlen)] + ([(gateway6, prefixlen6)] if gateway6 else [])
+        for address, length in wanted:
+            if (address, length) not in have:
+                _add_address(ipr, index, address, length)
         ipr.link("set", index=index, state="up")
     # Lets DNAT send 127.0.0.1-sourced packets (published ports reached via loopback)
     # out through this bridge; postrouting masquerades them. It also makes the kernel take
@@ -121,6 +143,9 @@ def attach_veth(
     prefixlen: int,
     default_gateway: str | None,
     mac: str | None = None,
+    ip6: str = "",
+    prefixlen6: int = 0,
+    default_gateway6: str | None = None,
 ) -> str:
     """Plug a new veth pair into `bridge` and the namespace; returns the container end's MAC
     (`mac` when one is asked for, else the kernel's)."""
@@ -141,18 +166,25 @@ def attach_veth(
         ns.link("set", index=index, ifname=ifname)
         if mac:
             ns.link("set", index=index, address=mac)
-        ns.addr("add", index=index, address=ip, prefixlen=prefixlen)
+        _add_address(ns, index, ip, prefixlen)
+        if ip6:
+            _add_address(ns, index, ip6, prefixlen6)
         ns.link("set", index=index, state="up")
         if default_gateway:
             ns.route("add", dst="0.0.0.0/0", gateway=default_gateway)
+        if default_gateway6:
+            ns.route("add", dst="::/0", gateway=default_gateway6, family=socket.AF_INET6)
         return ns.get_links(index)[0].get("address")
 
 
 def set_default_route(ns_path: str, gateway: str) -> None:
     with in_netns(ns_path) as ns:
-        ns.route("replace", dst="0.0.0.0/0", gateway=gateway)
+        if ":" in gateway:
+            ns.route("replace", dst="::/0", gateway=gateway, family=socket.AF_INET6)
+        else:
+            ns.route("replace", dst="0.0.0.0/0", gateway=gateway)
 
 
-def has_default_route(ns_path: str) -> bool:
+def has_default_route(ns_path: str, family: int = socket.AF_INET) -> bool:
     with in_netns(ns_path) as ns:
-        return any(r["dst_len"] == 0 for r in ns.get_routes(family=2, table=254))
+        return any(r["dst_len"] == 0 for r in ns.get_routes(family=family, table=254))

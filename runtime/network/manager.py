@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from runtime.errors import Conflict, InvalidInput, NotFound, RuntimeFailure
-from runtime.network import definitions, endpoints, ipam, links, ports, subnets
+from runtime.network import definitions, endpoints, ipam, links, ports, proxies, subnets
 from runtime.network.firewall import BridgeRules, Firewall
 from runtime.network.hostsfiles import DEFAULT_NETWORK
 from runtime.network.layout import Layout
@@ -73,12 +73,21 @@ class NetworkManager:
         ip_range: str | None = None,
         *,
         confined: bool = True,
+        ipv6: bool = False,
+        subnet6: str | None = None,
+        gateway6: str | None = None,
     ) -> NetworkConfig:
-        """A user network. `confined` (anyone but an administrator): a requested subnet must be
-        private and clear of the host's addresses, routes and nameservers (see subnets)."""
+        """A user network, dual-stack with `ipv6` (an IPv6 subnet must then be given: there is
+        no default pool of IPv6 subnets, as in Docker before 27). `confined` (anyone but an
+        administrator): a requested subnet must be private and clear of the host's addresses,
+        routes and nameservers (see subnets)."""
         definitions.check_name(name)
         if subnet is None and (gateway or ip_range):
             raise InvalidInput("a gateway or an ip-range needs a subnet to lie in")
+        if ipv6 and not subnet6:
+            raise InvalidInput(definitions.NO_IPV6_POOL)
+        if subnet6 and not ipv6:
+            raise InvalidInput(f"IPv6 subnet {subnet6} given, but IPv6 is not enabled (--ipv6)")
         with self.state.locked() as snap:
             if definitions.find(snap, name, by_id=False) is not None:
                 raise Conflict(f"network with name {name} already exists")
@@ -87,6 +96,8 @@ class NetworkManager:
                 subnet = str(subnets.pick_free(taken))
             else:
                 subnet = definitions.check_subnet(snap, subnet, confined)
+            if subnet6:
+                subnet6 = definitions.check_subnet(snap, subnet6, confined, version=6)
             net_id = secrets.token_hex(32)
             net = definitions.new_config(
                 name,
@@ -97,6 +108,8 @@ class NetworkManager:
                 internal,
                 labels or {},
                 net_id,
+                subnet6,
+                gateway6,
             )
             snap.networks[net.id] = net.to_dict()
             self._apply(snap)
@@ -169,13 +182,14 @@ class NetworkManager:
         aliases: Sequence[str] = (),
         hostname: str | None = None,
         mac: str | None = None,
+        ip6: str | None = None,
     ) -> Endpoint:
         """Plug the container into `network` as the next ethN; the first one gets the default
         route (internal networks never do)."""
         with self.state.locked() as snap:
             net = definitions.get(snap, network)
             endpoint = endpoints.attach(
-                snap, self.layout, net, container_id, ip, aliases, hostname, mac
+                snap, self.layout, net, container_id, ip, aliases, hostname, mac, ip6=ip6
             )
             if snap.endpoints[container_id]["ports"]:
                 self._apply_firewall(snap)
@@ -260,12 +274,13 @@ class NetworkManager:
                     links.delete_link(name)
             for net_id in [n for n in snap.ipam if n not in snap.networks]:
                 del snap.ipam[net_id]
-            for pool in snap.ipam.values():
-                pool["allocated"] = {
-                    ip: owner
-                    for ip, owner in pool.get("allocated", {}).items()
-                    if owner in live or owner in snap.endpoints
-                }
+            for record in snap.ipam.values():
+                for pool in (record, record.get("v6", {})):
+                    pool["allocated"] = {
+                        ip: owner
+                        for ip, owner in pool.get("allocated", {}).items()
+                        if owner in live or owner in snap.endpoints
+                    }
             self._apply_firewall(snap)
             return stale
 
@@ -287,15 +302,19 @@ class NetworkManager:
             self.firewall.remove()
 
     def _apply(self, snap: Snapshot) -> None:
-        links.enable_ip_forward()
-        for data in snap.networks.values():
-            net = NetworkConfig.from_dict(data)
+        nets = [NetworkConfig.from_dict(data) for data in snap.networks.values()]
+        links.enable_ip_forward(ipv6=any(net.ipv6 for net in nets))
+        for net in nets:
             subnet = ipaddress.IPv4Network(net.subnet)
-            links.ensure_bridge(net.bridge, net.gateway, subnet.prefixlen)
+            prefixlen6 = ipaddress.IPv6Network(net.subnet6).prefixlen if net.ipv6 else 0
+            links.ensure_bridge(net.bridge, net.gateway, subnet.prefixlen, net.gateway6, prefixlen6)
         self._apply_firewall(snap)
 
     def _apply_firewall(self, snap: Snapshot) -> None:
+        # Proxies first: one that cannot bind its port fails the change before any rule does.
+        proxies.sync(snap, self.layout)
         bridges = [
-            BridgeRules(n["bridge"], n["subnet"], n["internal"]) for n in snap.networks.values()
+            BridgeRules(n["bridge"], n["subnet"], n["internal"], n.get("subnet6", ""))
+            for n in snap.networks.values()
         ]
         self.firewall.apply(bridges, ports.forwards(snap))

@@ -16,6 +16,13 @@ class NetworkConfig:
     created: str = ""
     # Where automatic addresses come from (Docker's --ip-range); "" is the whole subnet.
     ip_range: str = ""
+    # Dual stack (Docker's --ipv6): the IPv6 subnet and its gateway; "" for IPv4 only.
+    subnet6: str = ""
+    gateway6: str = ""
+
+    @property
+    def ipv6(self) -> bool:
+        return bool(self.subnet6)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -39,6 +46,10 @@ class Endpoint:
     gateway: str
     mac: str
     aliases: list[str] = field(default_factory=list)
+    # On a dual-stack network; "" and 0 otherwise.
+    ip6: str = ""
+    prefixlen6: int = 0
+    gateway6: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -16,7 +16,12 @@ from runtime.network.state import Snapshot
 
 def target(snap: Snapshot, rec: dict[str, Any]) -> str | None:
     """The address published ports lead to: the first endpoint on a network with egress."""
-    return next((e["ip"] for e in rec["networks"] if not is_internal(snap, e)), None)
+    ep = _target_endpoint(snap, rec)
+    return ep["ip"] if ep else None
+
+
+def _target_endpoint(snap: Snapshot, rec: dict[str, Any]) -> dict[str, Any] | None:
+    return next((e for e in rec["networks"] if not is_internal(snap, e)), None)
 
 
 def bind(snap: Snapshot, container_id: str, ports: Sequence[PortBinding]) -> list[PortBinding]:
@@ -30,11 +35,9 @@ def bind(snap: Snapshot, container_id: str, ports: Sequence[PortBinding]) -> lis
         if want.proto not in ("tcp", "udp"):
             raise InvalidInput(f"unsupported protocol {want.proto}")
         try:
-            ipaddress.IPv4Address(want.host_ip or "0.0.0.0")
+            ipaddress.ip_address(want.host_ip or "0.0.0.0")
         except ValueError:
-            raise InvalidInput(
-                f"cannot publish on {want.host_ip}: only IPv4 host addresses are supported"
-            ) from None
+            raise InvalidInput(f"cannot publish on {want.host_ip}: not an IP address") from None
         bound = PortBinding(
             host_ip=want.host_ip or "0.0.0.0",
             host_port=want.host_port,
@@ -49,13 +52,25 @@ def bind(snap: Snapshot, container_id: str, ports: Sequence[PortBinding]) -> lis
 
 
 def forwards(snap: Snapshot) -> list[Forward]:
+    """The DNATs of every published port: to the container's IPv4 address for a binding on
+    IPv4 or on all addresses, to its IPv6 one (when it has one) for a binding on IPv6 or on
+    all addresses."""
     found = []
     for rec in snap.endpoints.values():
-        to = target(snap, rec)
-        if to is None:
+        ep = _target_endpoint(snap, rec)
+        if ep is None:
             continue
         for p in rec["ports"]:
-            found.append(Forward(p["host_ip"], p["host_port"], p["proto"], to, p["container_port"]))
+            host_ip, v6 = p["host_ip"], ":" in p["host_ip"]
+            if not v6:
+                found.append(
+                    Forward(host_ip, p["host_port"], p["proto"], ep["ip"], p["container_port"])
+                )
+            if ep.get("ip6") and (v6 or host_ip in ("", "0.0.0.0")):
+                on = host_ip if v6 else "::"
+                found.append(
+                    Forward(on, p["host_port"], p["proto"], ep["ip6"], p["container_port"])
+                )
     return found
 
 
@@ -66,14 +81,15 @@ def host_port(want: PortBinding, taken: list[PortBinding]) -> int:
         return any(
             t.proto == want.proto
             and t.host_port == port
-            and (t.host_ip == want.host_ip or "0.0.0.0" in (t.host_ip, want.host_ip))
+            and (t.host_ip == want.host_ip or bool({"0.0.0.0", "::"} & {t.host_ip, want.host_ip}))
             for t in taken
         )
 
     kind = socket.SOCK_STREAM if want.proto == "tcp" else socket.SOCK_DGRAM
-    address = "" if want.host_ip == "0.0.0.0" else want.host_ip
+    family = socket.AF_INET6 if ":" in want.host_ip else socket.AF_INET
+    address = "" if want.host_ip in ("0.0.0.0", "::") else want.host_ip
     for _ in range(100):
-        with socket.socket(socket.AF_INET, kind) as probe:
+        with socket.socket(family, kind) as probe:
             try:
                 probe.bind((address, want.host_port))
             except OSError as err:

@@ -1,4 +1,4 @@
-"""The host's own IPv4 address space, and which subnets a new network may take beside it.
+"""The host's own address space, and which subnets a new network may take beside it.
 
 A bridge's subnet becomes a connected route on the host, and a route more specific than
 another wins: once a network holds a range, whatever the host (or a container of another
@@ -10,6 +10,7 @@ among the ones nothing uses, as Docker picks them.
 """
 
 import ipaddress
+import socket
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from pyroute2 import IPRoute
 from runtime.errors import Forbidden, RuntimeFailure
 
 Network = ipaddress.IPv4Network
+Network6 = ipaddress.IPv6Network
+AnyNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # Docker's wording when a pool overlaps another; the CLI prints it as it is.
 POOL_OVERLAP = "Pool overlaps with other one on this address space"
@@ -33,6 +36,13 @@ RESERVED: tuple[tuple[Network, str], ...] = (
     (Network("240.0.0.0/4"), "the reserved range"),
 )
 
+RESERVED6: tuple[tuple[Network6, str], ...] = (
+    # ::1, ::, IPv4-mapped and -compatible addresses.
+    (Network6("::/8"), "the loopback and IPv4-mapped range"),
+    (Network6("fe80::/10"), "the link-local range"),
+    (Network6("ff00::/8"), "the multicast range"),
+)
+
 # RFC 1918: the only ranges a non-administrator's network may take. Outside them a subnet
 # would capture the host's traffic to public addresses (its mirrors, registries, databases)
 # that it reaches through its default route, which no overlap check can see.
@@ -42,12 +52,19 @@ PRIVATE: tuple[Network, ...] = (
     Network("192.168.0.0/16"),
 )
 
+# IPv6's counterparts: unique local addresses (RFC 4193) and the documentation range (RFC 3849),
+# which no host reaches through its default route either.
+PRIVATE6: tuple[Network6, ...] = (
+    Network6("fc00::/7"),
+    Network6("2001:db8::/32"),
+)
+
 
 @dataclass(frozen=True)
 class Claim:
     """A range the host uses, and what uses it (for the error a user reads)."""
 
-    network: Network
+    network: AnyNetwork
     what: str
 
 
@@ -59,28 +76,29 @@ def candidates() -> Iterator[Network]:
         yield ipaddress.IPv4Network(f"10.{second}.0.0/16")
 
 
-def host_claims() -> list[Claim]:
-    """Every IPv4 address of the host (with its prefix) and every route but the default ones,
-    in every routing table: policy routing (a VPN's table, say) reaches as far as the main."""
+def host_claims(family: int = socket.AF_INET) -> list[Claim]:
+    """Every address of the host (with its prefix) and every route but the default ones, of
+    one family, in every routing table: policy routing (a VPN's table, say) reaches as far as
+    the main."""
     found: list[Claim] = []
     with IPRoute() as ipr:
         names = {link["index"]: link.get("ifname") for link in ipr.get_links()}
-        for addr in ipr.get_addr(family=2):
+        for addr in ipr.get_addr(family=family):
             cidr = f"{addr.get('address')}/{addr['prefixlen']}"
             found.append(
                 Claim(
-                    Network(cidr, strict=False),
+                    ipaddress.ip_network(cidr, strict=False),
                     f"the address {cidr} of {names.get(addr['index'], 'the host')}",
                 )
             )
-        for route in ipr.get_routes(family=2):
+        for route in ipr.get_routes(family=family):
             if not route.get("dst") or route["dst_len"] == 0:
                 continue
             cidr = f"{route.get('dst')}/{route['dst_len']}"
             device = names.get(route.get("oif"))
             found.append(
                 Claim(
-                    Network(cidr, strict=False),
+                    ipaddress.ip_network(cidr, strict=False),
                     f"the host's route to {cidr}" + (f" on {device}" if device else ""),
                 )
             )
@@ -92,7 +110,7 @@ def host_networks() -> list[Network]:
     return [claim.network for claim in host_claims()]
 
 
-def nameservers(resolv_conf: str = "/etc/resolv.conf") -> list[Network]:
+def nameservers(resolv_conf: str = "/etc/resolv.conf") -> list[AnyNetwork]:
     """The host's resolvers: a subnet holding one would hide it from containers."""
     found = []
     try:
@@ -101,7 +119,7 @@ def nameservers(resolv_conf: str = "/etc/resolv.conf") -> list[Network]:
                 parts = line.split()
                 if len(parts) >= 2 and parts[0] == "nameserver":
                     try:
-                        found.append(ipaddress.IPv4Network(parts[1]))
+                        found.append(ipaddress.ip_network(parts[1].split("%")[0]))
                     except ValueError:
                         continue
     except FileNotFoundError:
@@ -111,7 +129,8 @@ def nameservers(resolv_conf: str = "/etc/resolv.conf") -> list[Network]:
 
 def taken_by_host() -> list[Network]:
     """What a default subnet must avoid on this host."""
-    return host_networks() + nameservers() + [net for net, _ in RESERVED]
+    servers = [net for net in nameservers() if net.version == 4]
+    return host_networks() + servers + [net for net, _ in RESERVED]
 
 
 def pick_free(taken: Iterable[Network]) -> Network:
@@ -122,7 +141,7 @@ def pick_free(taken: Iterable[Network]) -> Network:
     raise RuntimeFailure("no free private subnet is left for a new network")
 
 
-def check_reach(subnet: Network, *, confined: bool) -> None:
+def check_reach(subnet: AnyNetwork, *, confined: bool) -> None:
     """Refuse a requested subnet that would take addresses the host keeps for itself.
 
     Nobody may take a reserved range. A confined caller (anyone but an administrator) may take
@@ -131,18 +150,22 @@ def check_reach(subnet: Network, *, confined: bool) -> None:
     give a container the host's network, and a deliberate overlap (a part of a VPN's range,
     say) is theirs to make.
     """
-    for net, what in RESERVED:
+    v4 = subnet.version == 4
+    for net, what in RESERVED if v4 else RESERVED6:
         if subnet.overlaps(net):
             raise Forbidden(f"{POOL_OVERLAP}: {subnet} overlaps {what} {net}")
     if not confined:
         return
-    if not any(subnet.subnet_of(net) for net in PRIVATE):
-        ranges = ", ".join(str(net) for net in PRIVATE)
+    private = PRIVATE if v4 else PRIVATE6
+    if not any(subnet.subnet_of(net) for net in private):
+        ranges = ", ".join(str(net) for net in private)
         raise Forbidden(
             f"subnet {subnet} is outside the private ranges ({ranges}): "
             "other subnets are for administrators"
         )
-    claims = host_claims() + [Claim(ns, f"the host's nameserver {ns[0]}") for ns in nameservers()]
+    servers = [ns for ns in nameservers() if ns.version == subnet.version]
+    claims = host_claims() if v4 else host_claims(socket.AF_INET6)
+    claims += [Claim(ns, f"the host's nameserver {ns[0]}") for ns in servers]
     for claim in claims:
         if subnet.overlaps(claim.network):
             raise Forbidden(f"{POOL_OVERLAP}: {subnet} overlaps {claim.what}")

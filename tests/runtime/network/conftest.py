@@ -15,6 +15,7 @@ from runtime.network import NetworkManager
 
 BUSYBOX = "/bin/busybox"
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+IP6_FORWARD = Path("/proc/sys/net/ipv6/conf/all/forwarding")
 
 
 def _without_counters(value):
@@ -83,6 +84,7 @@ def network(runtime_paths, prefix):
     """A NetworkManager with a private prefix; everything it made is gone afterwards."""
     before = host_network_state(prefix)
     forward = IP_FORWARD.read_text()
+    forward6 = IP6_FORWARD.read_text()
     manager = NetworkManager(runtime_paths, prefix=prefix)
     try:
         yield manager
@@ -91,6 +93,8 @@ def network(runtime_paths, prefix):
             manager.teardown()
         finally:
             IP_FORWARD.write_text(forward)
+            if IP6_FORWARD.read_text() != forward6:
+                IP6_FORWARD.write_text(forward6)
     assert host_network_state(prefix) == before
 
 

@@ -66,3 +66,29 @@ def test_loopback_is_closed_to_the_bridges_but_for_replies_and_dnat():
     assert '["established", "related"]' in replies and replies.endswith('{"accept": null}]')
     assert '"status"' in dnat and '"dnat"' in dnat and dnat.endswith('{"accept": null}]')
     assert '"daddr"' in rest and '"127.0.0.0"' in rest and rest.endswith('{"drop": null}]')
+
+
+def test_ipv6_has_a_table_of_its_own_with_nat_and_ports_but_never_for_loopback():
+    ruleset = Firewall("dyx").ruleset(
+        [BridgeRules("dyxb1", "172.18.0.0/16", False, "fd12:3456:789a::/64")],
+        [
+            Forward("0.0.0.0", 8080, "tcp", "172.18.0.2", 80),
+            Forward("::", 8080, "tcp", "fd12:3456:789a::2", 80),
+        ],
+    )
+    tables = [c["add"]["table"]["family"] for c in ruleset if "table" in c.get("add", {})]
+    assert sorted(set(tables)) == ["ip", "ip6"]
+    v6 = [
+        json.dumps(c["add"]["rule"])
+        for c in ruleset
+        if "rule" in c.get("add", {}) and c["add"]["rule"]["family"] == "ip6"
+    ]
+    (publish,) = [r for r in v6 if '"chain": "publish"' in r]
+    assert '{"dnat": {"addr": "fd12:3456:789a::2", "port": 80}}' in publish
+    (output,) = [r for r in v6 if '"chain": "output"' in r]
+    # A DNAT of [::1] would be dropped: that port is the proxy's.
+    assert '"op": "!=", "left": {"payload": {"protocol": "ip6", "field": "daddr"}}' in output
+    assert '"right": "::1"' in output
+    masquerades = [r for r in v6 if '"masquerade"' in r and '"!="' in r]
+    assert len(masquerades) == 1 and "fd12:3456:789a::" in masquerades[0]
+    assert not any("localnet" in r for r in v6)

@@ -87,3 +87,17 @@ def test_automatic_addresses_come_from_the_ip_range_and_requested_ones_from_the_
     with pytest.raises(RuntimeFailure, match="no free address left in 10.9.0.0/30"):
         ipam.allocate(pool, "10.9.0.0/24", "10.9.0.1", "c2", ip_range="10.9.0.0/30")
     assert ipam.allocate(pool, "10.9.0.0/24", "10.9.0.1", "c3", "10.9.0.200") == "10.9.0.200"
+
+
+def test_ipv6_addresses_come_in_order_from_a_pool_of_their_own():
+    record = {}
+    v4 = ipam.allocate(record, "10.9.0.0/24", "10.9.0.1", "a")
+    pool6 = ipam.family_pool(record, 6)
+    got = [ipam.allocate(pool6, "fd00:1::/64", "fd00:1::1", f"c{i}") for i in range(2)]
+    assert got == ["fd00:1::2", "fd00:1::3"]
+    assert record["allocated"] == {v4: "a"} and set(record["v6"]["allocated"]) == set(got)
+    # An address of the other family, or below 2**32, is still an IPv6 address here.
+    with pytest.raises(InvalidInput):
+        ipam.allocate(pool6, "fd00:1::/64", "fd00:1::1", "x", "10.9.0.7")
+    small = ipam.allocate({}, "::100:0/120", "::100:1", "y")
+    assert ipaddress.ip_address(small).version == 6

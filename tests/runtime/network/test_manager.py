@@ -147,7 +147,7 @@ def test_a_host_port_cannot_be_published_twice(network):
     (udp,) = network.publish(B, [PortBinding("127.0.0.1", bound.host_port, 53, "udp")])
     assert udp.host_port == bound.host_port
     with pytest.raises(InvalidInput):
-        network.publish(B, [PortBinding("::", 8080, 80, "tcp")])
+        network.publish(B, [PortBinding("localhost", 8080, 80, "tcp")])
 
 
 def test_state_survives_a_new_manager(network, runtime_paths, prefix):
