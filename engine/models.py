@@ -201,6 +201,9 @@ class Network(models.Model):
     builtin = models.BooleanField(default=False)
     subnet = models.CharField(max_length=43, blank=True)
     gateway = models.CharField(max_length=39, blank=True)
+    # Dual stack (`--ipv6`): the IPv6 subnet and gateway, blank on an IPv4-only network.
+    subnet6 = models.CharField(max_length=43, blank=True)
+    gateway6 = models.CharField(max_length=39, blank=True)
     internal = models.BooleanField(default=False)
     labels = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField()
@@ -227,6 +230,10 @@ class NetworkAttachment(models.Model):
     gateway = models.CharField(max_length=39, blank=True)
     mac = models.CharField(max_length=17, blank=True)
     position = models.PositiveIntegerField(default=0)
+    requested_ip6 = models.CharField(max_length=39, blank=True)
+    ip6 = models.CharField(max_length=39, blank=True)
+    prefixlen6 = models.PositiveIntegerField(default=0)
+    gateway6 = models.CharField(max_length=39, blank=True)
 
     class Meta:
         constraints = [
