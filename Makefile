@@ -5,13 +5,19 @@ PYTHON ?= python3
 VENV_PYTHON := .venv/bin/python
 FAST := not privileged and not e2e and not browser and not slow
 
-.PHONY: setup up test lint fast
+.PHONY: setup up node test lint fast
 
 setup:
 	$(PYTHON) scripts/setup.py
 
 up: setup
 	$(VENV_PYTHON) -m dockyard.launcher
+
+# Another host joins a control plane (DOCKYARD_CLUSTER=1 make up) with the line that
+# `manage.py join_token` prints; run again without TOKEN, it comes back as the same node.
+node:
+	$(PYTHON) scripts/setup.py --only packages,venv
+	$(VENV_PYTHON) -m dockyard.node --join "$(JOIN)" $(if $(TOKEN),--token "$(TOKEN)")
 
 # Lint problems do not stop the tests from running: one run reports both.
 test:

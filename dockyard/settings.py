@@ -18,6 +18,10 @@ DOCKYARD_TASK_TIMEOUT = env_int("DOCKYARD_TASK_TIMEOUT", 120)
 # DOCKYARD_AGENT_ADVERTISE names the host they reach it at when that differs.
 DOCKYARD_AGENT_LISTEN = env_str("DOCKYARD_AGENT_LISTEN", "")
 DOCKYARD_AGENT_ADVERTISE = env_str("DOCKYARD_AGENT_ADVERTISE", "")
+# A control plane (DOCKYARD_CLUSTER=1) serves its Redis to joined nodes on this port. A joined
+# node's agent accepts streams that carry this token, which the control plane gave it.
+DOCKYARD_CLUSTER_REDIS_PORT = env_int("DOCKYARD_CLUSTER_REDIS_PORT", 6379)
+DOCKYARD_NODE_STREAM_TOKEN = env_str("DOCKYARD_NODE_STREAM_TOKEN", "")
 # The platform's own registry (host:port), where references without a domain go; registries
 # in DOCKYARD_INSECURE_REGISTRIES (comma-separated) are spoken to over plain HTTP.
 DOCKYARD_REGISTRY = env_str("DOCKYARD_REGISTRY", f"127.0.0.1:{env_int('DOCKYARD_PORT', 8000)}")

@@ -8,6 +8,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("registry_app.urls")),
     path("", include("engine.urls")),
+    path("", include("engine.api.join_urls")),
     path("", include("webui.urls")),
     # Last: a path nothing above knows gets dockerd's JSON 404, not an HTML page.
     path("", include("engine.api.fallback_urls")),

@@ -12,6 +12,7 @@ from .api import (
     execs,
     images,
     networks_urls,
+    nodes_urls,
     swarm_urls,
     system,
     volumes_urls,
@@ -24,6 +25,8 @@ urlpatterns = [
     *archives_urls.urlpatterns,
     *build_urls.urlpatterns,
     *volumes_urls.urlpatterns,
+    # docker node ls / inspect / update answer with the cluster's nodes.
+    *nodes_urls.urlpatterns,
     *swarm_urls.urlpatterns,
     api(r"_ping", system.ping, "ping"),
     api(r"version", system.version, "version"),

@@ -30,7 +30,8 @@ from .rotation import rotate_logs_forever
 from .server import StreamServer
 
 log = logging.getLogger(__name__)
-HEARTBEAT = 10.0
+# The control plane marks a node down after 15 s without one (engine.nodes.NODE_DOWN_AFTER).
+HEARTBEAT = 5.0
 # Streams each hold a thread while they read files or wait on a process (followed logs, stats,
 # archives); the loop's default pool of a few threads would leave new streams waiting.
 STREAM_THREADS = 256

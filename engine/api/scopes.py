@@ -20,6 +20,8 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     # Node-wide clean-ups of what every user's containers and builds share.
     ("engine-image-prune", "POST"): ADMIN,
     ("engine-build-prune", "POST"): ADMIN,
+    # Draining or relabelling a node changes where everyone's containers go.
+    ("engine-node-update", "POST"): ADMIN,
 }
 
 

@@ -6,11 +6,12 @@ The more specific route of each kind comes first: `services/create` before `serv
 from . import swarm
 from .routes import ID, api
 
-_OBJECTS = ("services", "nodes", "tasks", "secrets", "configs")
+# Nodes are not among them: a cluster's nodes answer /nodes (nodes_urls.py).
+_OBJECTS = ("services", "tasks", "secrets", "configs")
 # What each kind of swarm object offers beyond listing and inspecting.
 _CREATE = ("services", "secrets", "configs")
-_UPDATE = ("services", "nodes", "secrets", "configs")
-_REMOVE = ("services", "nodes", "secrets", "configs")
+_UPDATE = ("services", "secrets", "configs")
+_REMOVE = ("services", "secrets", "configs")
 _LOGS = ("services", "tasks")
 
 urlpatterns = [

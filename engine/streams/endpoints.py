@@ -15,6 +15,7 @@ from pathlib import Path
 from django.conf import settings
 
 from ..models import Node
+from ..nodes import is_down
 
 TCP_PREFIX = "tcp://"
 
@@ -29,7 +30,9 @@ def node_token(node_name: str) -> str:
 
 
 def token_valid(node_name: str, token: object) -> bool:
-    return isinstance(token, str) and hmac.compare_digest(token, node_token(node_name))
+    # A joined node has its own secret key: the control plane told it the token it uses.
+    expected = settings.DOCKYARD_NODE_STREAM_TOKEN or node_token(node_name)
+    return isinstance(token, str) and hmac.compare_digest(token, expected)
 
 
 def split_tcp(address: str) -> tuple[str, int]:
@@ -46,18 +49,31 @@ async def connect(node_name: str, limit: int) -> tuple[asyncio.StreamReader, asy
 
 
 # Node addresses change only when an agent starts; a lookup per stream cost a thread hop and
-# a query, about a millisecond of every `docker logs`.
+# a query, about a millisecond of every `docker logs`. A node's liveness is looked up with it.
 ADDRESS_TTL = 5.0
-_addresses: dict[str, tuple[float, str]] = {}
+_addresses: dict[str, tuple[float, str, str]] = {}
 
 
-async def _address(node_name: str) -> str:
+async def _lookup(node_name: str) -> tuple[str, str]:
+    """(stream address, why the node cannot be reached or "")."""
     now = time.monotonic()
     known = _addresses.get(node_name)
     if known is not None and known[0] > now:
-        return known[1]
-    address = await (
-        Node.objects.filter(name=node_name).values_list("stream_address", flat=True).afirst()
-    )
-    _addresses[node_name] = (now + ADDRESS_TTL, address or "")
-    return address or ""
+        return known[1], known[2]
+    node = await Node.objects.filter(name=node_name).afirst()
+    address = node.stream_address if node else ""
+    down = ""
+    if node is not None and is_down(node):
+        down = f"node {node_name} is {'revoked' if node.revoked else 'down (no heartbeat)'}"
+    _addresses[node_name] = (now + ADDRESS_TTL, address, down)
+    return address, down
+
+
+async def _address(node_name: str) -> str:
+    return (await _lookup(node_name))[0]
+
+
+async def unreachable(node_name: str) -> str:
+    """Why streams to `node_name` would fail at once ("" when it is up), so a request for a
+    container on a node that went down fails fast instead of waiting for a connection."""
+    return (await _lookup(node_name))[1]

@@ -1,0 +1,143 @@
+"""A joined node's own credentials: a PostgreSQL role and a Redis ACL user.
+
+A node's worker and agent read and write the engine's tables (containers, networks, volumes,
+images of their node) and speak Celery over Redis; they need nothing of the registry, the
+accounts or the sessions. So its role may use the engine's tables and the audit log, read the
+user rows containers point to, and nothing else; its Redis user may use its own queue, the
+results and channel-layer keys, and no admin or dangerous command (no KEYS, no FLUSHALL, no
+CONFIG, no ACL). Revoking drops both and ends their open connections.
+"""
+
+import secrets
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import redis
+from django.conf import settings
+from django.db import connection
+
+# A node reads these to know who owns what, never the password hashes beside them.
+_USER_COLUMNS = "id, username, is_superuser, is_staff, is_active, first_name, last_name, email"
+_ENGINE_TABLE_PREFIXES = ("engine_", "webui_audit")
+# kombu keeps a queue's priority levels in keys named "<queue>\x06\x16<n>".
+_PRIORITY_SEP = "\x06\x16"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    database_url: str
+    redis_url: str
+
+
+def role_name(node: str) -> str:
+    return "dockyard_node_" + node.replace("-", "_")
+
+
+def redis_user(node: str) -> str:
+    return f"node-{node}"
+
+
+def grant(node: str, control_host: str) -> Credentials:
+    """New credentials for `node` (replacing any it had); `control_host` is the name the node
+    reached the control plane by, which it also reaches PostgreSQL and Redis at."""
+    host = control_host.rsplit(":", 1)[0] if not control_host.endswith("]") else control_host
+    db_password, redis_password = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    database_url = _grant_database(node, db_password, host)
+    _grant_redis(node, redis_password)
+    port = settings.DOCKYARD_CLUSTER_REDIS_PORT
+    redis_url = f"redis://{redis_user(node)}:{quote(redis_password, safe='')}@{host}:{port}/0"
+    return Credentials(database_url=database_url, redis_url=redis_url)
+
+
+def revoke(node: str) -> None:
+    _revoke_database(node)
+    _revoke_redis(node)
+
+
+def _postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _grant_database(node: str, password: str, host: str) -> str:
+    if not _postgres():
+        # A single machine's SQLite file is not reachable from another host: say so plainly.
+        raise RuntimeError("joining needs the PostgreSQL control plane (DOCKYARD_CLUSTER=1)")
+    role = role_name(node)
+    db = connection.settings_dict
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+        verb = "ALTER" if cur.fetchone() else "CREATE"
+        # Identifiers cannot be parameters; the role name is [a-z0-9_] by check_name.
+        cur.execute(f'{verb} ROLE "{role}" LOGIN PASSWORD %s', [password])
+        cur.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            " AND tablename LIKE ANY (%s)",
+            [[f"{p}%" for p in _ENGINE_TABLE_PREFIXES]],
+        )
+        for (table,) in cur.fetchall():
+            cur.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO "{role}"')
+        cur.execute(f'GRANT SELECT ({_USER_COLUMNS}) ON auth_user TO "{role}"')
+        cur.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+        cur.execute(f'GRANT CONNECT ON DATABASE "{db["NAME"]}" TO "{role}"')
+    port = db["PORT"] or 5432
+    return f"postgresql://{role}:{quote(password, safe='')}@{host}:{port}/{db['NAME']}"
+
+
+def _revoke_database(node: str) -> None:
+    if not _postgres():
+        return
+    role = role_name(node)
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+        if cur.fetchone() is None:
+            return
+        cur.execute(f'ALTER ROLE "{role}" NOLOGIN')
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", [role]
+        )
+        cur.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"')
+        cur.execute(f'REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM "{role}"')
+        cur.execute(f'REVOKE ALL ON DATABASE "{connection.settings_dict["NAME"]}" FROM "{role}"')
+        cur.execute(f'DROP ROLE "{role}"')
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def _grant_redis(node: str, password: str) -> None:
+    queue = f"node.{node}"
+    client = _redis()
+    try:
+        client.acl_setuser(
+            redis_user(node),
+            enabled=True,
+            reset=True,
+            passwords=[f"+{password}"],
+            keys=[
+                queue,
+                f"{queue}{_PRIORITY_SEP}*",
+                "_kombu.*",
+                # The worker's remote-control queue (pidbox), named after its node name.
+                f"{node}@*",
+                "unacked*",
+                "celery-task-meta-*",
+                "asgi:*",
+                "dockyard:events",
+            ],
+            channels=["*"],
+            commands=["+@all", "-@admin", "-@dangerous"],
+        )
+        client.acl_save()
+    finally:
+        client.close()
+
+
+def _revoke_redis(node: str) -> None:
+    client = _redis()
+    try:
+        client.acl_deluser(redis_user(node))
+        client.acl_save()
+        # A deleted user's open connections are closed by Redis itself (ACL DELUSER).
+    finally:
+        client.close()
