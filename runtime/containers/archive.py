@@ -1,5 +1,8 @@
 """`docker cp`: stat, read and write container paths as tar streams.
 
+A path in a volume or bind mount of the container is read and written in that mount's
+directory, as the container sees it (runtime.containers.mountpaths).
+
 Reads (stat, `docker cp` out, `docker export`, the dashboard's file browser) resolve the
 path a user names inside the container's root with openat2(RESOLVE_IN_ROOT) and walk below
 it one fd-relative component at a time without following symlinks, reading only inodes
@@ -9,25 +12,24 @@ a device node or FIFO, mid-read therefore gets its own symlink, device or FIFO b
 header, never host content (CVE-2018-15664).
 
 Writes (`docker cp` in) happen in a forked child chrooted into the container's rootfs
-mount, so a symlink or `..` inside the container resolves within it (CVE-2018-15664).
-Owners are numeric everywhere: no user database is consulted, which inside the chroot would
-load code from the container (CVE-2019-14271).
+mount or the mount's directory (runtime.containers.extract).
 """
 
 import errno
-import json
 import os
 import posixpath
 import stat
 import tarfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
 from runtime import safefs
-from runtime.containers.lifecycle import remount, rootfs
+from runtime.containers.extract import extract_into
+from runtime.containers.lifecycle import load_spec, remount, rootfs
+from runtime.containers.mountpaths import Place, mount_points, place_of, real_path
 from runtime.containers.state import load_state
-from runtime.errors import InvalidInput, NotFound, RuntimeFailure
+from runtime.errors import Forbidden, InvalidInput, NotFound
 from runtime.layers.tarstream import TarStream
 from runtime.paths import RuntimePaths
 
@@ -95,63 +97,6 @@ def _container_path(path: str) -> str:
     return path if path.startswith("/") else "/" + path
 
 
-_ERRORS = {"NotFound": NotFound, "InvalidInput": InvalidInput}
-
-
-def _run_chrooted(
-    paths: RuntimePaths, cid: str, work: Callable[[list[int]], object], keep: list[int]
-) -> int:
-    """Fork a child that chroots into the rootfs and calls `work(keep)`; returns its pid.
-
-    The child writes {"ok": result} or {"error", "message"} as JSON to keep[0] and exits.
-    """
-    load_state(paths, cid)
-    remount(paths, cid)
-    root = str(rootfs(paths, cid))
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 0
-    try:
-        for name in os.listdir("/proc/self/fd"):
-            fd = int(name)
-            if fd > 2 and fd not in keep:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        os.chroot(root)
-        os.chdir("/")
-        result = {"ok": work(keep)}
-    except BaseException as err:
-        code = 1
-        kind = type(err).__name__ if type(err).__name__ in _ERRORS else "RuntimeFailure"
-        if isinstance(err, tarfile.TarError):
-            kind = "InvalidInput"
-        result = {"error": kind, "message": str(err) or kind}
-    try:
-        os.write(keep[0], json.dumps(result).encode())
-    finally:
-        os._exit(code)
-
-
-def _collect(pid: int, result_fd: int) -> object:
-    data = b""
-    while chunk := os.read(result_fd, CHUNK):
-        data += chunk
-    os.close(result_fd)
-    os.waitpid(pid, 0)
-    try:
-        reply = json.loads(data or b"{}")
-    except ValueError:
-        reply = {}
-    if "ok" in reply:
-        return reply["ok"]
-    raise _ERRORS.get(reply.get("error"), RuntimeFailure)(
-        reply.get("message", "copy in the container failed")
-    )
-
-
 def _open_rootfs(paths: RuntimePaths, cid: str) -> int:
     """An O_PATH fd of the container's rootfs mount, the root every read resolves in."""
     load_state(paths, cid)
@@ -168,6 +113,48 @@ def _resolve(root_fd: int, path: str, follow_last: bool = False) -> int:
         if err.errno == errno.ELOOP:
             raise InvalidInput(f"{path}: too many levels of symbolic links") from None
         raise
+
+
+def _open(paths: RuntimePaths, cid: str, path: str, follow_last: bool = False) -> tuple[Place, int]:
+    """The place `path` lives in (the rootfs, or a mount of the container) and an O_PATH fd
+    of it there; the caller closes both."""
+    rootfs_fd = _open_rootfs(paths, cid)
+    try:
+        mounts = mount_points(load_spec(paths, cid))
+        real = path
+        if mounts:
+            try:
+                real = real_path(rootfs_fd, mounts, path, follow_last or path.endswith("/"))
+            except OSError:
+                raise InvalidInput(f"{path}: too many levels of symbolic links") from None
+        place = place_of(rootfs_fd, mounts, real) if mounts else None
+        if place is None:
+            place = Place(os.dup(rootfs_fd), path, "/", False, False)
+        try:
+            return place, _resolve(place.root_fd, place.path, follow_last)
+        except NotFound:
+            place.close()
+            raise NotFound(f"Could not find the file {path} in container") from None
+        except BaseException:
+            place.close()
+            raise
+    finally:
+        os.close(rootfs_fd)
+
+
+def _link_target_of(paths: RuntimePaths, cid: str, path: str) -> str:
+    """Where the symlink `path` leads in the container, volumes and binds included."""
+    rootfs_fd = _open_rootfs(paths, cid)
+    try:
+        mounts = mount_points(load_spec(paths, cid))
+        if not mounts:
+            return _link_target(rootfs_fd, path)
+        try:
+            return real_path(rootfs_fd, mounts, path, follow_last=True)
+        except OSError:
+            return posixpath.normpath(path)
+    finally:
+        os.close(rootfs_fd)
 
 
 def _in_container(root_fd: int, fd: int) -> str:
@@ -203,14 +190,14 @@ def _link_target(root_fd: int, path: str) -> str:
         os.close(fd)
 
 
-def _path_stat(root_fd: int, path: str, fd: int) -> PathStat:
+def _path_stat(paths: RuntimePaths, cid: str, path: str, fd: int) -> PathStat:
     st = os.fstat(fd)
     return PathStat(
         name=os.path.basename(path.rstrip("/")) or "/",
         size=st.st_size,
         mode=go_file_mode(st.st_mode),
         mtime=_rfc3339(st.st_mtime),
-        link_target=_link_target(root_fd, path) if stat.S_ISLNK(st.st_mode) else "",
+        link_target=_link_target_of(paths, cid, path) if stat.S_ISLNK(st.st_mode) else "",
     )
 
 
@@ -218,15 +205,12 @@ def stat_path(paths: RuntimePaths, cid: str, path: str) -> PathStat:
     """What `docker cp` and HEAD /archive report of `path` (the symlink itself, not its
     target, for a symlink)."""
     path = _container_path(path)
-    root = _open_rootfs(paths, cid)
+    place, fd = _open(paths, cid, path)
     try:
-        fd = _resolve(root, path)
-        try:
-            return _path_stat(root, path, fd)
-        finally:
-            os.close(fd)
+        return _path_stat(paths, cid, path, fd)
     finally:
-        os.close(root)
+        os.close(fd)
+        place.close()
 
 
 def _tarinfo(arcname: str, st: os.stat_result, fd: int) -> tarfile.TarInfo | None:
@@ -305,16 +289,14 @@ def get_archive(
     stream raises TooLarge.
     """
     path = _container_path(path)
-    root = _open_rootfs(paths, cid)
+    place, fd = _open(paths, cid, path)
     try:
-        fd = _resolve(root, path)
-        try:
-            info = _path_stat(root, path, fd)
-        except BaseException:
-            os.close(fd)
-            raise
+        info = _path_stat(paths, cid, path, fd)
+    except BaseException:
+        os.close(fd)
+        raise
     finally:
-        os.close(root)
+        place.close()
     base = os.path.basename(path.rstrip("/")) or "."
     if base == "..":
         base = "."
@@ -328,11 +310,8 @@ def open_file(
     """The content of the regular file at `path` (symlinks followed inside the container),
     for a download of that one file; a file over `max_bytes` raises TooLarge up front."""
     path = _container_path(path)
-    root = _open_rootfs(paths, cid)
-    try:
-        fd = _resolve(root, path, follow_last=True)
-    finally:
-        os.close(root)
+    place, fd = _open(paths, cid, path, follow_last=True)
+    place.close()
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -363,11 +342,8 @@ class DirEntry:
 def list_directory(paths: RuntimePaths, cid: str, path: str, limit: int) -> list[DirEntry]:
     """The first `limit` entries (by name) of the directory `path`, for the file browser."""
     path = _container_path(path)
-    root = _open_rootfs(paths, cid)
-    try:
-        fd = _resolve(root, path, follow_last=True)
-    finally:
-        os.close(root)
+    place, fd = _open(paths, cid, path, follow_last=True)
+    place.close()
     try:
         if not stat.S_ISDIR(os.fstat(fd).st_mode):
             raise InvalidInput(f"{path} is not a directory")
@@ -397,11 +373,8 @@ def tree_size(paths: RuntimePaths, cid: str, path: str, stop_after: int) -> int:
     """About how many bytes the tar of `path` takes (headers and padded content, without
     PAX records); counting stops once past `stop_after`."""
     path = _container_path(path)
-    root = _open_rootfs(paths, cid)
-    try:
-        fd = _resolve(root, path)
-    finally:
-        os.close(root)
+    place, fd = _open(paths, cid, path)
+    place.close()
     try:
         st = os.fstat(fd)
         total = _tar_cost(st)
@@ -420,105 +393,19 @@ def _tar_cost(st: os.stat_result) -> int:
     return tarfile.BLOCKSIZE + (content if stat.S_ISREG(st.st_mode) else 0)
 
 
-def _safe_name(name: str) -> str:
-    """A member name relative to the destination; refuse ones that climb out of it."""
-    if name.startswith("/"):
-        raise InvalidInput(f"archive entry has an absolute path: {name}")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise InvalidInput(f"archive entry escapes the destination: {name}")
-    return "/".join(parts)
-
-
-def _replace(path: str) -> None:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        raise InvalidInput(f"cannot overwrite directory {path} with a non-directory")
-    os.unlink(path)
-
-
-def _extract(in_fd: int, dest: str) -> None:
-    try:
-        st = os.stat(dest)
-    except FileNotFoundError:
-        raise NotFound(f"Could not find the file {dest} in container") from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise InvalidInput(f"extraction point is not a directory: {dest}")
-    os.chdir(dest)
-    dirs: list[tarfile.TarInfo] = []
-    with (
-        os.fdopen(in_fd, "rb", buffering=CHUNK) as src,
-        tarfile.open(fileobj=src, mode="r|") as tar,
-    ):
-        for member in tar:
-            name = _safe_name(member.name)
-            if not name:
-                continue
-            parent = os.path.dirname(name)
-            if parent:
-                os.makedirs(parent, exist_ok=True)
-            if member.isdir():
-                if not os.path.isdir(name):
-                    _replace(name)
-                    os.mkdir(name)
-                dirs.append(member)
-            elif member.isreg():
-                _replace(name)
-                fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-                with os.fdopen(fd, "wb") as out, tar.extractfile(member) as data:
-                    while chunk := data.read(CHUNK):
-                        out.write(chunk)
-            elif member.issym():
-                _replace(name)
-                os.symlink(member.linkname, name)
-            elif member.islnk():
-                _replace(name)
-                os.link(_safe_name(member.linkname), name, follow_symlinks=False)
-            elif member.ischr() or member.isblk():
-                _replace(name)
-                kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
-                os.mknod(name, kind | 0o600, os.makedev(member.devmajor, member.devminor))
-            elif member.isfifo():
-                _replace(name)
-                os.mkfifo(name)
-            else:
-                continue
-            os.lchown(name, member.uid, member.gid)
-            if not member.issym():
-                os.chmod(name, member.mode & 0o7777)
-                if not member.isdir():
-                    os.utime(name, (member.mtime, member.mtime))
-            else:
-                os.utime(name, (member.mtime, member.mtime), follow_symlinks=False)
-    for member in reversed(dirs):
-        name = _safe_name(member.name)
-        os.chmod(name, member.mode & 0o7777)
-        os.utime(name, (member.mtime, member.mtime))
-
-
 def put_archive(paths: RuntimePaths, cid: str, path: str, tar_stream: Iterable[bytes]) -> None:
-    """Extract a tar stream into the container directory `path`."""
+    """Extract a tar stream into the container directory `path`: into the volume or bind
+    mount that holds it, if one does. The extraction stays in that one directory: an entry
+    whose path leads below another mount of the container is written under that mount's
+    mount point, not into it."""
     dest = _container_path(path)
-    in_r, in_w = os.pipe()
-    res_r, res_w = os.pipe()
-
-    def work(keep: list[int]) -> None:
-        _extract(keep[1], dest)
-
+    place, fd = _open(paths, cid, dest, follow_last=True)
+    os.close(fd)
     try:
-        pid = _run_chrooted(paths, cid, work, [res_w, in_r])
+        if place.readonly:
+            raise Forbidden("mounted volume is marked read-only")
+        if not place.in_mount and load_spec(paths, cid).readonly_rootfs:
+            raise Forbidden("container rootfs is marked read-only")
+        extract_into(place.root_fd, place.path, tar_stream)
     finally:
-        os.close(res_w)
-        os.close(in_r)
-    try:
-        with os.fdopen(in_w, "wb", buffering=0) as feed:
-            for chunk in tar_stream:
-                view = memoryview(chunk)
-                while view:
-                    view = view[feed.write(view) :]
-    except BrokenPipeError:
-        pass
-    _collect(pid, res_r)
+        place.close()

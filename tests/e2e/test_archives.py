@@ -120,3 +120,49 @@ def test_hostile_archives_are_refused_with_a_clear_error(platform, tmp_path):
     )
     assert built.returncode != 0
     assert b"'..'" in built.stderr
+
+
+def _ok(done) -> str:
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_cp_reads_and_writes_a_volume_and_a_planted_symlink_stays_in_the_container(
+    platform, tmp_path
+):
+    vol, c, ro = f"cpv{uuid.uuid4().hex[:8]}", f"cpc{uuid.uuid4().hex[:8]}", None
+    marker = f"dyt-cp-{uuid.uuid4().hex[:8]}"
+    local = tmp_path / "in.txt"
+    local.write_text("copied in\n")
+    try:
+        _ok(
+            platform.docker(
+                "run", "-d", "--name", c, "-v", f"{vol}:/data", "busybox", "sleep", "300"
+            )
+        )
+        _ok(platform.docker("cp", str(local), f"{c}:/data/in.txt"))
+        seen = platform.docker("run", "--rm", "-v", f"{vol}:/d", "busybox", "cat", "/d/in.txt")
+        assert _ok(seen) == "copied in\n"
+        _ok(platform.docker("exec", c, "sh", "-c", "echo from the volume > /data/out.txt"))
+        _ok(platform.docker("cp", f"{c}:/data/out.txt", str(tmp_path / "out.txt")))
+        assert (tmp_path / "out.txt").read_text() == "from the volume\n"
+        # The container plants a symlink to / in its volume, then the user copies through it.
+        _ok(platform.docker("exec", c, "ln", "-s", "/", "/data/escape"))
+        (tmp_path / marker).write_text("planted\n")
+        _ok(platform.docker("cp", str(tmp_path / marker), f"{c}:/data/escape/"))
+        assert not Path(f"/{marker}").exists()
+        assert _ok(platform.docker("exec", c, "cat", f"/{marker}")) == "planted\n"
+        _ok(platform.docker("cp", f"{c}:/data/escape/etc/passwd", str(tmp_path / "pw")))
+        inside = _ok(platform.docker("exec", c, "cat", "/etc/passwd"))
+        assert (tmp_path / "pw").read_text() == inside != Path("/etc/passwd").read_text()
+        ro = f"{c}-ro"
+        _ok(
+            platform.docker(
+                "run", "-d", "--name", ro, "-v", f"{vol}:/data:ro", "busybox", "sleep", "300"
+            )
+        )
+        refused = platform.docker("cp", str(local), f"{ro}:/data/again.txt")
+        assert refused.returncode != 0 and "read-only" in refused.stderr
+    finally:
+        platform.docker("rm", "-f", c, *([ro] if ro else []))
+        platform.docker("volume", "rm", vol)

@@ -5,7 +5,7 @@ import os
 import threading
 
 from runtime.containers import archive
-from runtime.errors import InvalidInput, NotFound
+from runtime.errors import Forbidden, InvalidInput, NotFound
 
 from ...tasks.base import node_paths
 from ..context import StreamContext
@@ -61,7 +61,8 @@ async def handle_archive_put(ctx: StreamContext) -> None:
     await asyncio.to_thread(worker.join)
     if failure:
         e = failure[0]
-        status = 404 if isinstance(e, NotFound) else 400 if isinstance(e, InvalidInput) else 500
+        kinds = ((NotFound, 404), (Forbidden, 403), (InvalidInput, 400))
+        status = next((code for kind, code in kinds if isinstance(e, kind)), 500)
         await ctx.error(status, str(e))
         return
     await ctx.end()
