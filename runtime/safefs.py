@@ -28,8 +28,9 @@ worker (both threaded); and inside the namespace a root process with every capab
 still have to defend itself against the same swaps and device nodes (a chroot does not stop
 `open()` of a block device), plus the container's /proc and /sys. The fd walk is one code
 path, in-process, and its guarantee comes from the kernel's resolver. It reads the overlay
-mount the host made for the container (and the upperdir), so, as before, volumes mounted
-into the container are not part of what it reads.
+mount the host made for the container (and the upperdir), where the container's volumes are
+not mounted: `docker cp` reads those in their own directories
+(runtime.containers.mountpaths).
 
 openat2 has no wrapper in Python's standard library: it is called through ctypes (Linux 5.6
 and later; its syscall number is 437 on every architecture using the unified table).

@@ -1,7 +1,7 @@
 """Docker's legacy links (`docker run --link other:alias`).
 
 A link is checked when the container is created, with the creator's rights (a container the
-creator cannot see is no more linkable than one that does not exist), and kept in
+creator cannot see is refused exactly as one that does not exist), and kept in
 HostConfig.Links in Docker's form, `/other:/me/alias`. Each start finds the linked
 containers again with the owner's rights, as running ones: their address goes into the
 hosts file under the alias, and Docker's link variables (`ALIAS_PORT_80_TCP=...`,
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from accounts.actors import NODE_ADMIN, actor_for
 
-from ..errors import BadRequest, Conflict, NotFound
+from ..errors import BadRequest, Conflict
 from ..models import Container, Node
 from .access import Actor, visible_containers
 
@@ -63,7 +63,11 @@ def check_links(actor: Actor, node: Node, host: dict, name: str) -> list[str]:
         target_name, alias = _parse(entry)
         target = _find(actor, node, target_name)
         if target is None:
-            raise NotFound(f"could not get container for {target_name}: No such container")
+            # Docker's 400, not a 404: on a 404 from create the docker CLI takes the image for
+            # missing, pulls it and reports that instead (moby#39823).
+            raise BadRequest(
+                f"could not get container for {target_name}: No such container: {target_name}"
+            )
         stored.append(f"/{target.name}:/{name}/{alias}")
     return stored
 

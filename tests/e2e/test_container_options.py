@@ -1,12 +1,44 @@
 """Container options through the docker CLI and docker-py: `--mac-address`, `--group-add`,
 `--link` and its environment, and what `docker diff` leaves out."""
 
+import json
+import os
+import subprocess
 import uuid
 
 import docker
 import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.privileged]
+
+
+TENANT = """
+from django.contrib.auth.models import User
+from accounts.services import do_create_token
+user = User.objects.create_user("linker-{tag}")
+print(do_create_token(user, "cli", ["read", "write"])[1])
+"""
+
+
+@pytest.fixture(scope="module")
+def mallory(platform, tmp_path_factory):
+    """The docker CLI of a user without admin rights, over TCP with a personal token."""
+    token = platform.manage("shell", "-c", TENANT.format(tag=uuid.uuid4().hex[:8]))
+    config = tmp_path_factory.mktemp("mallory-docker-config")
+    headers = {"HttpHeaders": {"Authorization": f"Bearer {token.strip().splitlines()[-1]}"}}
+    (config / "config.json").write_text(json.dumps(headers))
+    env = {
+        **os.environ,
+        "DOCKER_HOST": f"tcp://127.0.0.1:{platform.env['DOCKYARD_PORT']}",
+        "DOCKER_CONFIG": str(config),
+    }
+    for name in ("DOCKER_TLS", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONTEXT"):
+        env.pop(name, None)
+
+    def docker_cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["docker", *args], capture_output=True, text=True, env=env)
+
+    return docker_cli
 
 
 def ok(done) -> str:
@@ -119,8 +151,9 @@ def test_links_with_docker_py_are_kept_and_refused_without_a_running_target(plat
             app.start()
         assert refused.value.status_code == 409
         assert "Cannot link to a non running container" in str(refused.value)
-        with pytest.raises(docker.errors.NotFound):
+        with pytest.raises(docker.errors.APIError) as missing:
             client.containers.create("busybox", "true", links={"no-such-container": "x"})
+        assert missing.value.status_code == 400
     finally:
         for name in (linker, target):
             try:
@@ -169,3 +202,35 @@ def test_an_invalid_mac_address_is_a_400_with_a_message(platform, mac):
         assert refused.value.response.json() == {"message": f"invalid MAC address {mac}"}
     finally:
         client.close()
+
+
+def test_a_user_cannot_link_to_a_container_that_is_not_theirs(platform, mallory):
+    secret = unique("vault")
+    try:
+        ok(
+            platform.docker(
+                "run",
+                "-d",
+                "--name",
+                secret,
+                "-e",
+                "VAULT_KEY=hunter2",
+                "--expose",
+                "5432",
+                "busybox",
+                "sleep",
+                "300",
+            )
+        )
+        cid = ok(platform.docker("inspect", "-f", "{{.Id}}", secret)).strip()
+        for target in (secret, cid, cid[:12]):
+            stolen = mallory("run", "--rm", "--link", f"{target}:v", "busybox", "env")
+            assert stolen.returncode != 0
+            assert "hunter2" not in stolen.stdout and "V_PORT" not in stolen.stdout
+            assert f"could not get container for {target}: No such container" in stolen.stderr
+            assert "Pulling" not in stolen.stderr
+        missing = mallory("run", "--rm", "--link", "no-such-vault:v", "busybox", "env")
+        assert missing.returncode != 0
+        assert "could not get container for no-such-vault: No such container" in missing.stderr
+    finally:
+        platform.docker("rm", "-f", secret)

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.actors import actor_for
-from engine.errors import BadRequest, Conflict, NotFound
+from engine.errors import BadRequest, Conflict
 from engine.models import Container, Network, NetworkAttachment, Node
 from engine.services.links import Link, check_links, link_env, link_hosts, links_of
 
@@ -50,9 +50,9 @@ def test_it_links_to_your_own_container_in_dockers_stored_form(node, alice):
 def test_it_refuses_a_link_to_another_users_container_as_if_it_did_not_exist(node, alice, charlie):
     _container(node, alice, "secret")
     host = {"NetworkMode": "bridge", "Links": ["secret:s"]}
-    with pytest.raises(NotFound) as stolen:
+    with pytest.raises(BadRequest) as stolen:
         check_links(actor_for(charlie), node, host, "probe")
-    with pytest.raises(NotFound) as missing:
+    with pytest.raises(BadRequest) as missing:
         check_links(actor_for(charlie), node, {**host, "Links": ["nothing:s"]}, "probe")
     assert str(stolen.value.message).replace("secret", "X") == str(missing.value.message).replace(
         "nothing", "X"
