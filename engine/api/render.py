@@ -6,6 +6,7 @@ from django.conf import settings
 
 from ..models import Container, Image, Network
 from ..services.health import check_of, status_suffix
+from ..services.nodes import node_of, shown_state
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -62,6 +63,12 @@ def status_text(c: Container) -> str:
     return "Created"
 
 
+def _status_text(c: Container) -> str:
+    if shown_state(c) == "unknown":
+        return "Unknown (its node is down)"
+    return status_text(c)
+
+
 def command_text(c: Container) -> str:
     return " ".join([*(c.config.get("Entrypoint") or []), *(c.config.get("Cmd") or [])])
 
@@ -76,8 +83,8 @@ def container_summary(c: Container) -> dict:
         "Created": int(c.created.timestamp()),
         "Ports": port_list(c),
         "Labels": c.config.get("Labels") or {},
-        "State": c.status,
-        "Status": status_text(c),
+        "State": shown_state(c),
+        "Status": _status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "bridge"},
         "NetworkSettings": {"Networks": endpoint_settings(c)},
         "Mounts": list(c.mounts or []),
@@ -98,7 +105,7 @@ def container_inspect(c: Container, log_path: str = "") -> dict:
         "Path": args[0] if args else "",
         "Args": args[1:],
         "State": {
-            "Status": c.status,
+            "Status": shown_state(c),
             "Running": c.status in ("running", "paused"),
             "Paused": c.status == "paused",
             "Restarting": c.status == "restarting",
@@ -129,6 +136,7 @@ def container_inspect(c: Container, log_path: str = "") -> dict:
         "Mounts": list(c.mounts or []),
         "Config": c.config,
         "NetworkSettings": network_settings(c),
+        "Node": node_of(c),
     }
 
 
@@ -202,11 +210,18 @@ def endpoint_settings(c: Container) -> dict:
         live = c.running and a.ip
         names = None if a.network.builtin else [c.name, c.id[:12], *a.aliases]
         entry = _endpoint(a.network_id, a.endpoint_id if live else "", a.aliases or None, names)
-        entry["IPAMConfig"] = {"IPv4Address": a.requested_ip} if a.requested_ip else None
+        asked = {"IPv4Address": a.requested_ip, "IPv6Address": a.requested_ip6}
+        entry["IPAMConfig"] = {k: v for k, v in asked.items() if v} or None
         if live:
             entry.update(
                 MacAddress=a.mac, Gateway=a.gateway, IPAddress=a.ip, IPPrefixLen=a.prefixlen
             )
+            if a.ip6:
+                entry.update(
+                    IPv6Gateway=a.gateway6,
+                    GlobalIPv6Address=a.ip6,
+                    GlobalIPv6PrefixLen=a.prefixlen6,
+                )
         out[a.network.name] = entry
     return out
 
@@ -249,11 +264,11 @@ def network_settings(c: Container) -> dict:
         "SecondaryIPv6Addresses": None,
         "EndpointID": default.get("EndpointID", ""),
         "Gateway": default.get("Gateway", ""),
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
+        "GlobalIPv6Address": default.get("GlobalIPv6Address", ""),
+        "GlobalIPv6PrefixLen": default.get("GlobalIPv6PrefixLen", 0),
         "IPAddress": default.get("IPAddress", ""),
         "IPPrefixLen": default.get("IPPrefixLen", 0),
-        "IPv6Gateway": "",
+        "IPv6Gateway": default.get("IPv6Gateway", ""),
         "MacAddress": default.get("MacAddress", ""),
         "Networks": networks,
     }

@@ -1,0 +1,209 @@
+"""A cluster on one machine: a PostgreSQL control plane and two nodes, each in a network
+namespace of its own that reaches the control plane only over a veth, driven with the docker
+CLI against the control plane's socket."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from dockyard.simulated_nodes import simulated_cluster
+from runtime.containers import lifecycle
+from runtime.paths import RuntimePaths
+
+pytestmark = [pytest.mark.e2e, pytest.mark.privileged, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if os.geteuid() != 0 or not shutil.which("docker") or not shutil.which("nsenter"):
+        pytest.skip("needs root, the docker CLI and nsenter")
+    with simulated_cluster(2) as running:
+        token = running.join_token()
+        first, second = running.nodes
+        first.start(running.url, token, labels={"disk": "ssd"})
+        first.wait_running()
+        second.start(running.url, running.join_token())
+        second.wait_running()
+        yield running
+
+
+def docker(cluster, *args, timeout=120):
+    return cluster.control.docker(*args, timeout=timeout)
+
+
+def ok(cluster, *args, timeout=120) -> str:
+    done = docker(cluster, *args, timeout=timeout)
+    assert done.returncode == 0, f"docker {' '.join(args)}: {done.stderr}"
+    return done.stdout.strip()
+
+
+def node_of(cluster, name: str) -> str:
+    return ok(cluster, "inspect", "-f", "{{.Node.Name}}", name)
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
+def node_rows(cluster) -> dict[str, dict]:
+    out = ok(cluster, "node", "ls", "--format", "{{json .}}")
+    return {row["Hostname"]: row for row in map(json.loads, out.splitlines())}
+
+
+def test_joined_nodes_are_listed_ready(cluster):
+    rows = node_rows(cluster)
+    for node in cluster.nodes:
+        assert rows[node.name]["Status"] == "Ready"
+        assert rows[node.name]["Availability"] == "Active"
+    assert len(rows) == 3
+
+
+def test_a_second_use_of_a_join_token_is_refused(cluster):
+    token = cluster.join_token()
+
+    def join():
+        request = urllib.request.Request(
+            f"{cluster.url}/api/nodes/join",
+            data=json.dumps({"token": token, "name": "intruder"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        return urllib.request.urlopen(request, timeout=30)
+
+    join().close()
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        join()
+    assert refused.value.code == 403
+    assert "invalid join token" in json.load(refused.value)["message"]
+    cluster.control.manage("revoke_node", "intruder")
+
+
+def test_run_logs_exec_cp_stop_on_a_remote_node(cluster, tmp_path):
+    node = cluster.nodes[1]
+    ok(cluster, "run", "-d", "--name", "remote1", "--label", f"dockyard.node={node.name}",
+       "busybox", "sh", "-c", "echo hello from the node; sleep 600")  # fmt: skip
+    try:
+        assert node_of(cluster, "remote1") == node.name
+        # It runs on that node's runtime, not on the control plane's.
+        paths = RuntimePaths(root=node.root, run=node.run)
+        cid = ok(cluster, "inspect", "-f", "{{.Id}}", "remote1")
+        assert cid in lifecycle.list_ids(paths)
+        wait_for(
+            lambda: "hello from the node" in ok(cluster, "logs", "remote1"), 20, "the log line"
+        )
+        assert ok(cluster, "exec", "remote1", "cat", "/etc/hostname") == cid[:12]
+        (tmp_path / "in.txt").write_text("copied in\n")
+        ok(cluster, "cp", str(tmp_path / "in.txt"), "remote1:/tmp/in.txt")
+        assert ok(cluster, "exec", "remote1", "cat", "/tmp/in.txt") == "copied in"
+        ok(cluster, "cp", "remote1:/tmp/in.txt", str(tmp_path / "out.txt"))
+        assert (tmp_path / "out.txt").read_text() == "copied in\n"
+        ok(cluster, "stop", "-t", "1", "remote1")
+        assert ok(cluster, "inspect", "-f", "{{.State.Status}}", "remote1") == "exited"
+    finally:
+        docker(cluster, "rm", "-f", "remote1")
+
+
+def test_placement_by_load_then_by_constraint(cluster):
+    names = []
+    try:
+        # Without a label, each new container goes to the node with the fewest: with none
+        # anywhere, three go to three nodes.
+        for i in range(3):
+            ok(cluster, "run", "-d", "--name", f"spread{i}", "busybox", "sleep", "600")
+            names.append(f"spread{i}")
+        placed = {node_of(cluster, f"spread{i}") for i in range(3)}
+        assert len(placed) == 3, placed
+        ok(cluster, "run", "-d", "--name", "ssd1", "--label",
+           "dockyard.constraint=node.labels.disk==ssd", "busybox", "sleep", "600")  # fmt: skip
+        names.append("ssd1")
+        assert node_of(cluster, "ssd1") == cluster.nodes[0].name
+        second = cluster.nodes[1].name
+        ok(cluster, "run", "-d", "--name", "swarmenv", "-e", f"constraint:node=={second}",
+           "busybox", "sleep", "600")  # fmt: skip
+        names.append("swarmenv")
+        assert node_of(cluster, "swarmenv") == second
+    finally:
+        docker(cluster, "rm", "-f", *names)
+
+
+def test_a_drained_node_gets_nothing_new(cluster):
+    drained = cluster.nodes[0]
+    ok(cluster, "node", "update", "--availability", "drain", drained.name)
+    names = []
+    try:
+        assert node_rows(cluster)[drained.name]["Availability"] == "Drain"
+        for i in range(3):
+            ok(cluster, "run", "-d", "--name", f"nodrain{i}", "busybox", "sleep", "600")
+            names.append(f"nodrain{i}")
+            assert node_of(cluster, f"nodrain{i}") != drained.name
+        refused = docker(cluster, "run", "-d", "--label", f"dockyard.node={drained.name}",
+                         "busybox", "true")  # fmt: skip
+        assert refused.returncode != 0
+        assert "no node is up and active" in refused.stderr
+    finally:
+        docker(cluster, "rm", "-f", *names)
+        ok(cluster, "node", "update", "--availability", "active", drained.name)
+
+
+def test_a_killed_node_is_down_then_rejoins_without_duplicates(cluster):
+    node = cluster.nodes[1]
+    ok(cluster, "run", "-d", "--name", "survivor", "--label", f"dockyard.node={node.name}",
+       "busybox", "sleep", "600")  # fmt: skip
+    try:
+        node.kill()
+        killed = time.monotonic()
+        wait_for(lambda: node_rows(cluster)[node.name]["Status"] == "Down", 25, "node down")
+        assert time.monotonic() - killed < 21
+        state = ok(cluster, "ps", "-a", "--filter", "name=survivor", "--format", "{{.State}}")
+        assert state == "unknown"
+        began = time.monotonic()
+        refused = docker(cluster, "logs", "survivor")
+        assert refused.returncode != 0
+        assert node.name in refused.stderr
+        assert time.monotonic() - began < 5
+        node.mark_start()
+        node.start(cluster.url)
+        node.wait_running()
+        wait_for(lambda: node_rows(cluster)[node.name]["Status"] == "Ready", 30, "node ready")
+        state = ok(cluster, "ps", "--filter", "name=survivor", "--format", "{{.State}}")
+        assert state == "running"
+        assert ok(cluster, "ps", "-aq", "--filter", "name=survivor").count("\n") == 0
+        paths = RuntimePaths(root=node.root, run=node.run)
+        cid = ok(cluster, "inspect", "-f", "{{.Id}}", "survivor")
+        assert lifecycle.list_ids(paths).count(cid) == 1
+    finally:
+        docker(cluster, "rm", "-f", "survivor")
+
+
+def test_a_revoked_node_is_refused(cluster):
+    node = cluster.nodes[0]
+    cluster.control.manage("revoke_node", node.name)
+    wait_for(lambda: node_rows(cluster)[node.name]["Status"] == "Down", 25, "revoked node down")
+    node.stop()
+    node.mark_start()
+    done = subprocess.run(
+        node.in_netns(*_node_command(cluster)),
+        cwd=os.getcwd(),
+        env=node.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "revoked" in done.stderr
+
+
+def _node_command(cluster) -> list[str]:
+    return [sys.executable, "-m", "dockyard.node", "--join", cluster.url]
