@@ -22,6 +22,8 @@ class StreamContext:
     input: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(INPUT_FRAMES))
     # Set when the client goes away or the handler is done; threads feeding the stream stop.
     cancelled: Event = field(default_factory=Event)
+    # Set when the client left with its detach keys: an exec it started goes on.
+    detached: bool = False
     ready_sent: bool = False
 
     async def ready(self) -> None:

@@ -128,6 +128,8 @@ async def _read_input(reader: asyncio.StreamReader, ctx: StreamContext) -> None:
                 await ctx.input.put({"type": "stream.input", "data": payload})
             elif kind == wire.EOF:
                 await ctx.input.put({"type": "stream.eof"})
+            elif kind == wire.DETACH:
+                ctx.detached = True
             elif kind == wire.RESIZE:
                 size = wire.decode(payload)
                 await ctx.input.put({"type": "stream.resize", "h": size["h"], "w": size["w"]})

@@ -11,6 +11,7 @@ from ..services.execs import do_create_exec, exec_stream_args
 from ..streams.client import Stream, hand_over
 from .base import engine_view, int_param, parse_body
 from .containers import hijack
+from .detach import check_detach_keys, detach_keys
 from .schemas import ExecCreate, ExecStart
 
 
@@ -28,7 +29,11 @@ def _exec(actor, exec_id: str) -> ExecInstance:
 @engine_view("POST")
 def create(request, actor, ref):
     c = svc.resolve_container(actor, ref)
-    instance = do_create_exec(actor, c, parse_body(request, ExecCreate))
+    body = parse_body(request, ExecCreate)
+    # docker-py names the field detachKeys; dockerd matches JSON names in any case.
+    body.DetachKeys = body.DetachKeys or (body.model_extra or {}).pop("detachKeys", "")
+    check_detach_keys(body.DetachKeys, "Invalid escape keys ({}) provided")
+    instance = do_create_exec(actor, c, body)
     return JsonResponse({"Id": instance.id}, status=201)
 
 
@@ -44,7 +49,10 @@ async def start(request, actor, exec_id):
     if body.Detach:
         await stream.drain()
         return HttpResponse(status=200)
+    default = instance.config["body"].get("DetachKeys", "")
+    keys = detach_keys(request, default, "Invalid escape keys ({}) provided")
     spec = {"tty": bool(instance.config["spec"]["tty"]), "stdin": args["stdin"]}
+    spec["detach_keys"] = keys
     return hijack({**spec, "node": c.node.name, "kind": "exec", "stream": hand_over(stream)})
 
 

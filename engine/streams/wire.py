@@ -9,6 +9,8 @@ The other kinds carry JSON and never reach a client:
 - READY (agent -> client): the stream runs; data frames follow
 - END / ERROR (agent -> client, last frame): {"result"} / {"status", "message"}
 - EOF / RESIZE (client -> agent): stdin is closed / {"h", "w"}
+- DETACH (client -> agent): the client left with its detach keys; what it attached to or
+  started goes on without it, where a plain hang-up would end an exec
 
 A client that closes the connection cancels the stream. Nothing is buffered beyond the
 sockets and a few frames in flight, so a slow reader slows the writer down: the agent waits
@@ -21,7 +23,7 @@ from asyncio import StreamReader, StreamWriter
 from typing import Any
 
 STDIN, STDOUT, STDERR = 0, 1, 2
-OPEN, READY, END, ERROR, EOF, RESIZE = 0x10, 0x11, 0x12, 0x13, 0x20, 0x21
+OPEN, READY, END, ERROR, EOF, RESIZE, DETACH = 0x10, 0x11, 0x12, 0x13, 0x20, 0x21, 0x22
 
 HEADER = struct.Struct(">BxxxL")
 # The largest payload a peer accepts: a bound on what one frame can make the other side hold.

@@ -212,7 +212,9 @@ def _spawn_conmon(paths: RuntimePaths, cid: str, spec: ContainerSpec) -> int:
         cmd.append("-i")
     if spec.tty:
         cmd.append("-t")
-    if spec.open_stdin and not spec.stdin_once:
+    # Docker closes a container's stdin when its attached client's input ends only without a
+    # tty (stdin_once): a terminal stays open for the next client after a detach.
+    if spec.open_stdin and (spec.tty or not spec.stdin_once):
         cmd.append("--leave-stdin-open")
     read_end, write_end = os.pipe()
     try:

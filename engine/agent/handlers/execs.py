@@ -48,7 +48,10 @@ async def handle_exec(ctx: StreamContext) -> None:
     finally:
         RUNNING.pop(a["exec_id"], None)
         feeder.cancel()
-        if code is None:
+        if code is None and ctx.detached and proc.pty_fd is not None:
+            # The client left with its detach keys: the process goes on, as with Docker.
+            asyncio.get_running_loop().run_in_executor(None, _finish_detached, a["exec_id"], proc)
+        elif code is None:
             # The client is gone (a closed browser tab, a dropped connection): end the
             # process rather than leave a shell running in the container with nobody at it.
             await asyncio.shield(asyncio.to_thread(_hang_up, a["exec_id"], proc))
