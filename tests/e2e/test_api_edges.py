@@ -101,7 +101,6 @@ def test_docker_py_hears_page_not_found(client):
     [
         ["swarm", "init"],
         ["swarm", "join-token", "worker"],
-        ["node", "ls"],
         ["service", "ls"],
         ["service", "create", "busybox"],
         ["secret", "ls"],
@@ -142,7 +141,7 @@ def test_ping_carries_the_swarm_state(platform, token):
 
 def test_docker_py_swarm_probes_fail_with_503(client):
     assert client.info()["Swarm"]["LocalNodeState"] == "inactive"
-    for probe in (client.nodes.list, client.services.list, client.swarm.reload):
+    for probe in (client.services.list, client.swarm.reload):
         with pytest.raises(APIError) as refused:
             probe()
         assert refused.value.status_code == 503
