@@ -125,11 +125,13 @@ def _open(paths: RuntimePaths, cid: str, path: str, follow_last: bool = False) -
         if mounts:
             try:
                 real = real_path(rootfs_fd, mounts, path, follow_last or path.endswith("/"))
-            except OSError:
+            except OSError as err:
+                if err.errno != errno.ELOOP:
+                    raise
                 raise InvalidInput(f"{path}: too many levels of symbolic links") from None
         place = place_of(rootfs_fd, mounts, real) if mounts else None
         if place is None:
-            place = Place(os.dup(rootfs_fd), path, "/", False, False)
+            place = Place(os.dup(rootfs_fd), path, False, False)
         try:
             return place, _resolve(place.root_fd, place.path, follow_last)
         except NotFound:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runtime import safefs
+from runtime.containers.ocimounts import ETC_FILES
 from runtime.containers.spec import ContainerSpec
 
 
@@ -34,12 +35,10 @@ class MountPoint:
 
 @dataclass
 class Place:
-    """Where a path resolves: `path` below the directory `root_fd` (owned by the place),
-    which the container sees at `prefix`."""
+    """Where a path resolves: `path` below the directory `root_fd` (owned by the place)."""
 
     root_fd: int
     path: str
-    prefix: str
     readonly: bool
     in_mount: bool
 
@@ -48,8 +47,12 @@ class Place:
 
 
 def mount_points(spec: ContainerSpec) -> list[MountPoint]:
-    """The container's binds and volumes; its tmpfs mounts have no directory on the host."""
+    """The container's own /etc files, binds and volumes; its tmpfs mounts have no directory
+    on the host."""
     found = []
+    if spec.etc_dir:
+        for name in ETC_FILES:
+            found.append(MountPoint(f"/etc/{name}", str(Path(spec.etc_dir) / name), False))
     for bind in spec.binds:
         parts = bind.split(":")
         if len(parts) in (2, 3):
@@ -72,19 +75,29 @@ def mount_for(mounts: list[MountPoint], path: str) -> MountPoint | None:
     return best
 
 
+def _file_place(source: Path) -> tuple[int, str]:
+    try:
+        return safefs.open_root(source.parent), "/" + source.name
+    except OSError:
+        return -1, ""
+
+
 def place_of(rootfs_fd: int, mounts: list[MountPoint], path: str) -> Place:
-    """The place of the normalised container `path`, found by name alone; a mount whose
-    source is not a directory (a bind of one file) is left to the rootfs."""
+    """The place of the normalised container `path`, found by name alone. A bind of one file
+    is the file's name in its directory, and holds nothing below it."""
     mount = mount_for(mounts, path)
     if mount is not None:
+        source = Path(mount.source)
         try:
-            root = safefs.open_root(Path(mount.source))
+            root = safefs.open_root(source)
+            rest = "/" + path[len(mount.destination) :].lstrip("/")
+        except NotADirectoryError:
+            root, rest = _file_place(source) if path == mount.destination else (-1, "")
         except OSError:
             root = -1
         if root >= 0:
-            rest = path[len(mount.destination) :] or "/"
-            return Place(root, "/" + rest.lstrip("/"), mount.destination, mount.readonly, True)
-    return Place(os.dup(rootfs_fd), path, "/", False, False)
+            return Place(root, rest, mount.readonly, True)
+    return Place(os.dup(rootfs_fd), path, False, False)
 
 
 # Linux's limit on symlinks followed in one lookup.
@@ -102,6 +115,8 @@ def _symlink_at(rootfs_fd: int, mounts: list[MountPoint], path: str) -> str | No
         place.close()
     try:
         return safefs.readlink(fd) if stat.S_ISLNK(os.fstat(fd).st_mode) else None
+    except OSError:
+        return None
     finally:
         os.close(fd)
 

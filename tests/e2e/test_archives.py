@@ -155,6 +155,9 @@ def test_cp_reads_and_writes_a_volume_and_a_planted_symlink_stays_in_the_contain
         _ok(platform.docker("cp", f"{c}:/data/escape/etc/passwd", str(tmp_path / "pw")))
         inside = _ok(platform.docker("exec", c, "cat", "/etc/passwd"))
         assert (tmp_path / "pw").read_text() == inside != Path("/etc/passwd").read_text()
+        # The files the platform mounts over the image's are read as the container sees them.
+        _ok(platform.docker("cp", f"{c}:/etc/hostname", str(tmp_path / "hn")))
+        assert (tmp_path / "hn").read_text() == _ok(platform.docker("exec", c, "hostname"))
         ro = f"{c}-ro"
         _ok(
             platform.docker(

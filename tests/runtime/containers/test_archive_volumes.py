@@ -116,3 +116,27 @@ def test_a_read_only_mount_refuses_a_copy_in(runtime_paths, with_volume):
     with pytest.raises(Forbidden, match="read-only"):
         archive.put_archive(runtime_paths, cid, "/ro", [tar_of(("new", b"x"))])
     assert sorted(os.listdir(bound)) == ["kept"]
+
+
+def test_a_bind_of_one_file_and_the_containers_etc_files_are_read_where_they_are(
+    runtime_paths, containers, tmp_path
+):
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    for name, text in (("hosts", "127.0.0.1 localhost\n"), ("hostname", "box\n")):
+        (etc / name).write_text(text)
+    (etc / "resolv.conf").write_text("")
+    (tmp_path / "single").write_text("one file\n")
+    (tmp_path / "sibling").write_text("not bound\n")
+    cid = containers(
+        "true",
+        etc_dir=str(etc),
+        mounts=[{"source": str(tmp_path / "single"), "destination": "/one.txt"}],
+    )
+    _, chunks = archive.get_archive(runtime_paths, cid, "/etc/hostname")
+    assert read_tar(chunks) == {"hostname": b"box\n"}
+    _, chunks = archive.get_archive(runtime_paths, cid, "/one.txt")
+    assert read_tar(chunks) == {"one.txt": b"one file\n"}
+    for beside in ("/one.txt/../sibling", "/one.txt/x"):
+        with pytest.raises(NotFound):
+            archive.stat_path(runtime_paths, cid, beside)
