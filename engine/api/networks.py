@@ -1,15 +1,17 @@
 """Network views of the Engine API: `docker network create/ls/inspect/rm/connect/...`."""
 
+import ipaddress
+
 from django.http import HttpResponse, JsonResponse
 
-from ..errors import NotFound
+from ..errors import BadRequest, NotFound
 from ..models import Network
 from ..nodes import local_node
 from ..services import networks as svc
 from ..services.access import Actor, visible_containers
 from ..services.containers import resolve_container
 from .base import engine_view, parse_body, parse_filters
-from .schemas import NetworkConnect, NetworkCreate, NetworkDisconnect
+from .schemas import IPAMPool, NetworkConnect, NetworkCreate, NetworkDisconnect
 
 _SCOPE = "local"
 
@@ -28,9 +30,11 @@ def network_json(net: Network, actor: Actor) -> dict:
                 "EndpointID": a.endpoint_id,
                 "MacAddress": a.mac,
                 "IPv4Address": f"{a.ip}/{a.prefixlen}",
-                "IPv6Address": "",
+                "IPv6Address": f"{a.ip6}/{a.prefixlen6}" if a.ip6 else "",
             }
     ipam = [{"Subnet": net.subnet, "Gateway": net.gateway}] if net.subnet else []
+    if net.subnet6:
+        ipam.append({"Subnet": net.subnet6, "Gateway": net.gateway6})
     options = {"com.docker.network.bridge.default_bridge": "true"} if net.name == "bridge" else {}
     return {
         "Name": net.name,
@@ -38,7 +42,7 @@ def network_json(net: Network, actor: Actor) -> dict:
         "Created": net.created.isoformat().replace("+00:00", "Z"),
         "Scope": _SCOPE,
         "Driver": net.driver,
-        "EnableIPv6": False,
+        "EnableIPv6": bool(net.subnet6),
         "IPAM": {"Driver": "default", "Options": None, "Config": ipam},
         "Internal": net.internal,
         "Attachable": False,
@@ -91,7 +95,7 @@ def create(request, actor):
     body = parse_body(request, NetworkCreate)
     if body.Driver not in ("", "bridge"):
         raise NotFound(f'plugin "{body.Driver}" not found')
-    pool = (body.IPAM.Config or [None])[0] if body.IPAM else None
+    pool, pool6 = _pools((body.IPAM.Config or []) if body.IPAM else [])
     spec = svc.NetworkSpec(
         name=body.Name,
         subnet=(pool.Subnet or None) if pool else None,
@@ -99,9 +103,29 @@ def create(request, actor):
         internal=body.Internal,
         labels=body.Labels or {},
         ip_range=(pool.IPRange or None) if pool else None,
+        ipv6=bool(body.EnableIPv6),
+        subnet6=pool6.Subnet if pool6 else None,
+        gateway6=(pool6.Gateway or None) if pool6 else None,
     )
     net = svc.do_create_network(actor, local_node(), spec)
     return JsonResponse({"Id": net.id, "Warning": ""}, status=201)
+
+
+def _pools(config: list[IPAMPool]) -> tuple[IPAMPool | None, IPAMPool | None]:
+    """The IPv4 and the IPv6 pool of a create request, told apart by their subnets (a pool
+    without a subnet is an IPv4 one whose subnet the node picks)."""
+    by_family: dict[int, IPAMPool] = {}
+    for pool in config:
+        version = 4
+        if pool.Subnet:
+            try:
+                version = ipaddress.ip_network(pool.Subnet, strict=False).version
+            except ValueError:
+                raise BadRequest(f"invalid subnet {pool.Subnet}") from None
+        if version in by_family:
+            raise BadRequest(f"one IPv{version} subnet per network is supported")
+        by_family[version] = pool
+    return by_family.get(4), by_family.get(6)
 
 
 @engine_view("GET", "DELETE")
@@ -120,8 +144,10 @@ def connect(request, actor, ref):
     c = resolve_container(actor, body.Container)
     settings = body.EndpointConfig
     aliases = (settings.Aliases or []) if settings else []
-    ip = (settings.IPAMConfig.IPv4Address if settings and settings.IPAMConfig else "") or ""
-    svc.do_connect(c, net, aliases, ip)
+    ipam = settings.IPAMConfig if settings else None
+    ip = (ipam.IPv4Address if ipam else "") or ""
+    ip6 = (ipam.IPv6Address if ipam else "") or ""
+    svc.do_connect(c, net, aliases, ip, ip6)
     return HttpResponse(status=200)
 
 

@@ -66,6 +66,7 @@ class HostConfigSpec(_Body):
 
 class EndpointIPAMConfig(_Body):
     IPv4Address: str = ""
+    IPv6Address: str = ""
 
 
 class EndpointSettings(_Body):
@@ -132,9 +133,10 @@ class ContainerUpdate(_Body):
 
 
 class IPAMPool(_Body):
-    Subnet: str = ""
-    Gateway: str = ""
-    IPRange: str = ""
+    # docker-py's IPAMPool sends null for what it was not given.
+    Subnet: str | None = None
+    Gateway: str | None = None
+    IPRange: str | None = None
 
 
 class IPAMSpec(_Body):

@@ -66,6 +66,8 @@ def _upsert(node: Node, config: dict, owner=None) -> Network:
         "builtin": config["name"] == DEFAULT,
         "subnet": config["subnet"],
         "gateway": config["gateway"],
+        "subnet6": config.get("subnet6") or "",
+        "gateway6": config.get("gateway6") or "",
         "internal": config.get("internal", False),
         "labels": config.get("labels") or {},
         "created": created,
@@ -121,6 +123,10 @@ class NetworkSpec:
     internal: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     ip_range: str | None = None
+    # Dual stack (Docker's EnableIPv6): the IPv6 pool's subnet, and its gateway if given.
+    ipv6: bool = False
+    subnet6: str | None = None
+    gateway6: str | None = None
 
 
 def do_create_network(actor: Actor, node: Node, spec: NetworkSpec) -> Network:
@@ -140,6 +146,9 @@ def do_create_network(actor: Actor, node: Node, spec: NetworkSpec) -> Network:
         spec.labels,
         spec.ip_range,
         not actor.admin,
+        spec.ipv6,
+        spec.subnet6,
+        spec.gateway6,
     )
     try:
         with transaction.atomic():
@@ -187,6 +196,7 @@ class Attach:
     network: Network
     aliases: list[str]
     ip: str
+    ip6: str = ""
 
 
 @dataclass
@@ -219,20 +229,31 @@ def _endpoint_request(endpoints: dict, *keys: str) -> dict:
 
 def _attach(net: Network, request: dict) -> Attach:
     aliases = list(request.get("Aliases") or [])
-    ip = ((request.get("IPAMConfig") or {}).get("IPv4Address")) or ""
+    ipam = request.get("IPAMConfig") or {}
+    ip = ipam.get("IPv4Address") or ""
+    ip6 = ipam.get("IPv6Address") or ""
     if net.builtin and aliases:
         raise BadRequest(
             "network-scoped alias is supported only for containers in user defined networks"
         )
-    if net.builtin and ip:
+    if net.builtin and (ip or ip6):
         raise BadRequest("user specified IP address is supported on user defined networks only")
-    if ip:
-        try:
-            if ipaddress.ip_address(ip) not in ipaddress.ip_network(net.subnet):
-                raise BadRequest(f"address {ip} is not in the subnet {net.subnet} of {net.name}")
-        except ValueError:
-            raise BadRequest(f"invalid IPv4 address {ip}") from None
-    return Attach(net, aliases, ip)
+    if ip6 and not net.subnet6:
+        raise BadRequest(f"network {net.name} has no IPv6 subnet for address {ip6}")
+    _check_address(net, ip, net.subnet, 4)
+    _check_address(net, ip6, net.subnet6, 6)
+    return Attach(net, aliases, ip, ip6)
+
+
+def _check_address(net: Network, ip: str, subnet: str, version: int) -> None:
+    if not ip:
+        return
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        raise BadRequest(f"invalid IPv{version} address {ip}") from None
+    if address.version != version or address not in ipaddress.ip_network(subnet):
+        raise BadRequest(f"address {ip} is not in the subnet {subnet} of {net.name}")
 
 
 def choose_networks(
@@ -287,7 +308,12 @@ def _requested_network(actor: Actor, node: Node, ref: str) -> Network:
 def save_attachments(c: Container, choice: NetworkChoice) -> None:
     for position, a in enumerate(choice.attachments):
         NetworkAttachment.objects.create(
-            container=c, network=a.network, aliases=a.aliases, requested_ip=a.ip, position=position
+            container=c,
+            network=a.network,
+            aliases=a.aliases,
+            requested_ip=a.ip,
+            requested_ip6=a.ip6,
+            position=position,
         )
 
 
@@ -365,6 +391,7 @@ def network_plan(c: Container) -> dict:
             {
                 "id": a.network_id,
                 "ip": a.requested_ip,
+                "ip6": a.requested_ip6,
                 "aliases": [] if a.network.builtin else [c.name, *a.aliases],
             }
             for a in attachments
@@ -395,6 +422,9 @@ def record_network(c: Container, attached: dict | None) -> None:
         a.prefixlen = e["prefixlen"] if e else 0
         a.gateway = e["gateway"] if e else ""
         a.mac = e["mac"] if e else ""
+        a.ip6 = (e.get("ip6") or "") if e else ""
+        a.prefixlen6 = (e.get("prefixlen6") or 0) if e else 0
+        a.gateway6 = (e.get("gateway6") or "") if e else ""
         a.save()
     c.ports.all().delete()
     PublishedPort.objects.bulk_create(
@@ -413,7 +443,7 @@ def _endpoint_id(cid: str, net_id: str) -> str:
     return hashlib.sha256(f"{cid}/{net_id}".encode()).hexdigest()
 
 
-def do_connect(c: Container, net: Network, aliases: list[str], ip: str) -> None:
+def do_connect(c: Container, net: Network, aliases: list[str], ip: str, ip6: str = "") -> None:
     if mode_of(c.host_config) != "bridge":
         raise Conflict(
             "container sharing network namespace with another container or host cannot be "
@@ -423,7 +453,9 @@ def do_connect(c: Container, net: Network, aliases: list[str], ip: str) -> None:
         raise BadRequest(f"container cannot be connected to network {net.name}")
     if c.attachments.filter(network=net).exists():
         raise Conflict(f"endpoint with name {c.name} already exists in network {net.name}")
-    wanted = _attach(net, {"Aliases": aliases, "IPAMConfig": {"IPv4Address": ip}})
+    wanted = _attach(
+        net, {"Aliases": aliases, "IPAMConfig": {"IPv4Address": ip, "IPv6Address": ip6}}
+    )
     endpoint = None
     if c.running:
         endpoint = run_on_node(
@@ -434,16 +466,24 @@ def do_connect(c: Container, net: Network, aliases: list[str], ip: str) -> None:
             ip or None,
             [c.name, *wanted.aliases],
             c.config.get("Hostname") or c.id[:12],
+            ip6 or None,
         )
     with transaction.atomic():
         position = c.attachments.count()
         a = NetworkAttachment.objects.create(
-            container=c, network=net, aliases=wanted.aliases, requested_ip=ip, position=position
+            container=c,
+            network=net,
+            aliases=wanted.aliases,
+            requested_ip=ip,
+            requested_ip6=ip6,
+            position=position,
         )
         if endpoint:
             a.endpoint_id = _endpoint_id(c.id, net.id)
             a.ip, a.prefixlen = endpoint["ip"], endpoint["prefixlen"]
             a.gateway, a.mac = endpoint["gateway"], endpoint["mac"]
+            a.ip6, a.prefixlen6 = endpoint.get("ip6") or "", endpoint.get("prefixlen6") or 0
+            a.gateway6 = endpoint.get("gateway6") or ""
             a.save()
         _emit(net, "connect", container=c.id)
 

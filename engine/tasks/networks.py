@@ -89,6 +89,7 @@ def setup_container_network(paths: RuntimePaths, cid: str, plan: dict) -> dict:
                 aliases=n.get("aliases", []),
                 hostname=plan["hostname"],
                 mac=n.get("mac") or None,
+                ip6=n.get("ip6") or None,
             )
     ports = manager.published(cid)
     if plan.get("ports") and not ports and wanted:
@@ -123,6 +124,9 @@ def create_network(
     labels: dict,
     ip_range: str | None = None,
     confined: bool = True,
+    ipv6: bool = False,
+    subnet6: str | None = None,
+    gateway6: str | None = None,
 ) -> dict:
     """`confined` is for anyone but an administrator (see runtime.network.subnets)."""
     net = network_manager(paths).create_network(
@@ -133,6 +137,9 @@ def create_network(
         labels=labels,
         ip_range=ip_range,
         confined=confined,
+        ipv6=ipv6,
+        subnet6=subnet6,
+        gateway6=gateway6,
     )
     return net.to_dict()
 
@@ -144,12 +151,18 @@ def remove_network(paths: RuntimePaths, net_id: str) -> None:
 
 @runtime_task
 def connect_container(
-    paths: RuntimePaths, cid: str, net_id: str, ip: str | None, aliases: list, hostname: str
+    paths: RuntimePaths,
+    cid: str,
+    net_id: str,
+    ip: str | None,
+    aliases: list,
+    hostname: str,
+    ip6: str | None = None,
 ) -> dict:
     """Plug a running container into one more network."""
     return (
         network_manager(paths)
-        .connect(cid, net_id, ip=ip, aliases=aliases, hostname=hostname)
+        .connect(cid, net_id, ip=ip, aliases=aliases, hostname=hostname, ip6=ip6)
         .to_dict()
     )
 

@@ -161,7 +161,7 @@ def test_the_start_plan_names_networks_aliases_ports_and_etc_options(node):
     )
     plan = network_plan(c)
     assert plan["mode"] == "bridge" and plan["hostname"] == "cccccccccccc"
-    assert plan["networks"] == [{"id": "f" * 64, "ip": "", "aliases": ["web", "www"]}]
+    assert plan["networks"] == [{"id": "f" * 64, "ip": "", "ip6": "", "aliases": ["web", "www"]}]
     assert plan["extra_hosts"] == [["gw", "10.1.0.1"], ["db", "10.0.0.5"]]
     assert plan["dns"] == ["192.0.2.1"]
     assert plan["ports"][0]["host_port"] == 8080

@@ -131,3 +131,24 @@ def test_an_administrator_may_overlap_the_hosts_routes_but_not_its_loopback(host
     assert loopback.status_code == 403
     assert "the loopback range" in loopback.json()["message"]
     assert root.delete("/v1.47/networks/vpnpart").status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("subnet", "said"),
+    [
+        ("2a00:1450:4001::/64", "other subnets are for administrators"),
+        ("fe80::/64", "the link-local range"),
+        ("::/96", "the loopback and IPv4-mapped range"),
+    ],
+    ids=["a public IPv6 range", "IPv6 link-local", "IPv4-mapped addresses"],
+)
+def test_a_user_cannot_take_ipv6_space_beyond_unique_local_and_documentation(host, subnet, said):
+    mallory = client(User.objects.create_user("mallory"), ["read", "write"])
+    response = mallory.post(
+        "/v1.47/networks/create",
+        {"Name": "grab", "EnableIPv6": True, "IPAM": {"Config": [{"Subnet": subnet}]}},
+        content_type="application/json",
+    )
+    assert response.status_code == 403, response.content
+    assert said in response.json()["message"]
+    assert "grab" not in names(mallory)
