@@ -39,6 +39,10 @@ APT_PACKAGES = [
     "podman",
     "buildah",
     "procps",
+    # A cluster's control plane keeps its state in a private PostgreSQL (dockyard/cluster.py).
+    "postgresql",
+    # The end-to-end tests run a stack with Debian's docker-compose (1.29) against the platform.
+    "docker-compose",
     # The dashboard's browser tests drive Debian's Chromium through Playwright.
     "chromium",
     # Debian's python3 makes virtualenvs only with this.
