@@ -271,4 +271,7 @@ def control_services(env: Mapping[str, str], services: dict[str, Service]) -> di
                 # That database is there already: its tables come once Redis is.
                 service = replace(service, ready=lambda: prepare_control(env))
         chosen[name] = service
+    chosen["monitor"] = Service(
+        "monitor", [str(VENV_BIN / "python"), "manage.py", "run_cluster_monitor"]
+    )
     return chosen

@@ -17,6 +17,7 @@ from ..nodes import local_node
 from ..services.access import visible_containers
 from ..services.containers import OCI_RUNTIME
 from ..services.images import ImageView
+from ..services.nodes import system_status
 from .base import API_VERSION, MIN_API_VERSION, engine_view, parse_filters
 from .swarm import SWARM_STATE
 
@@ -84,7 +85,8 @@ def info(request, actor):
     node = local_node()
     # Counted as the asker sees the node: other users' containers and images are not theirs
     # to know of.
-    containers = visible_containers(actor).filter(node=node)
+    # A cluster's containers are on every node; `docker info` counts them all, as Swarm did.
+    containers = visible_containers(actor)
     running = containers.filter(status="running").count()
     paused = containers.filter(status="paused").count()
     total = containers.count()
@@ -102,6 +104,7 @@ def info(request, actor):
             "Images": images,
             "Driver": "overlay2",
             "DriverStatus": [["Backing Filesystem", "overlay"]],
+            "SystemStatus": system_status(),
             "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": []},
             "MemoryLimit": True,
             "SwapLimit": True,

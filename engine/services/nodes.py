@@ -252,3 +252,40 @@ def node_of(c: Container) -> dict:
         "Memory": node.memory,
         "Labels": node.labels or {},
     }
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.4g} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def system_status() -> list[list[str]] | None:
+    """`docker info`'s SystemStatus for a cluster, in Swarm classic's words; None on a
+    single machine, as dockerd answers."""
+    if not clustered():
+        return None
+    loads = {load.name: load for load in node_loads()}
+    rows = [["Role", "primary"], ["Strategy", "spread"], ["Filters", "constraint, node"]]
+    nodes = list_nodes()
+    rows.append(["Nodes", str(len(nodes))])
+    for node in nodes:
+        load = loads.get(node.name)
+        address = node.stream_address.removeprefix("tcp://") or "local"
+        state = status(node)
+        rows += [
+            [f" {node.name}", address],
+            ["  └ Status", "Healthy" if state == "ready" else "Unhealthy"],
+            ["  └ Availability", node.availability],
+            ["  └ Containers", str(node.container_count)],
+            ["  └ Reserved CPUs", f"{load.reserved_cpus:g} / {node.cpus}" if load else "-"],
+            [
+                "  └ Reserved Memory",
+                f"{_bytes(load.reserved_memory)} / {_bytes(node.memory)}" if load else "-",
+            ],
+            ["  └ Labels", ", ".join(f"{k}={v}" for k, v in (node.labels or {}).items())],
+            ["  └ UpdatedAt", node.last_seen.isoformat() if node.last_seen else "never"],
+        ]
+    return rows

@@ -69,6 +69,11 @@ def test_joined_nodes_are_listed_ready(cluster):
         assert rows[node.name]["Status"] == "Ready"
         assert rows[node.name]["Availability"] == "Active"
     assert len(rows) == 3
+    info = json.loads(ok(cluster, "info", "--format", "{{json .}}"))
+    assert info["Swarm"]["LocalNodeState"] == "inactive"
+    status = dict((k.strip(), v) for k, v in info["SystemStatus"])
+    assert status["Nodes"] == "3"
+    assert all(node.name in status for node in cluster.nodes)
 
 
 def test_a_second_use_of_a_join_token_is_refused(cluster):
@@ -160,7 +165,11 @@ def test_a_drained_node_gets_nothing_new(cluster):
 def test_a_killed_node_is_down_then_rejoins_without_duplicates(cluster):
     node = cluster.nodes[1]
     ok(cluster, "run", "-d", "--name", "survivor", "--label", f"dockyard.node={node.name}",
+       "--restart", "always", "busybox", "sleep", "600")  # fmt: skip
+    ok(cluster, "run", "-d", "--name", "mover", "--label", f"dockyard.node={node.name}",
+       "--label", "dockyard.reschedule=on-node-failure", "--restart", "always",
        "busybox", "sleep", "600")  # fmt: skip
+    old_mover = ok(cluster, "inspect", "-f", "{{.Id}}", "mover")
     try:
         node.kill()
         killed = time.monotonic()
@@ -173,6 +182,16 @@ def test_a_killed_node_is_down_then_rejoins_without_duplicates(cluster):
         assert refused.returncode != 0
         assert node.name in refused.stderr
         assert time.monotonic() - began < 5
+        # The opted-in one is recreated elsewhere under its name; the other waits for its node.
+        wait_for(
+            lambda: (
+                ok(cluster, "ps", "--filter", "name=mover", "--format", "{{.State}}") == "running"
+            ),
+            30,
+            "mover running elsewhere",
+        )
+        assert node_of(cluster, "mover") != node.name
+        assert ok(cluster, "inspect", "-f", "{{.Id}}", "mover") != old_mover
         node.mark_start()
         node.start(cluster.url)
         node.wait_running()
@@ -183,8 +202,11 @@ def test_a_killed_node_is_down_then_rejoins_without_duplicates(cluster):
         paths = RuntimePaths(root=node.root, run=node.run)
         cid = ok(cluster, "inspect", "-f", "{{.Id}}", "survivor")
         assert lifecycle.list_ids(paths).count(cid) == 1
+        # The moved container's old copy is gone from its node once the node is back.
+        wait_for(lambda: old_mover not in lifecycle.list_ids(paths), 20, "old copy removed")
+        assert ok(cluster, "ps", "-aq", "--filter", "name=mover").count("\n") == 0
     finally:
-        docker(cluster, "rm", "-f", "survivor")
+        docker(cluster, "rm", "-f", "survivor", "mover")
 
 
 def test_a_revoked_node_is_refused(cluster):

@@ -1,0 +1,22 @@
+import time
+
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+from engine.services.nodes_failover import reschedule_from_down_nodes
+
+# As often as nodes heartbeat: a node is down 15 s after its last one, moved within 5 s more.
+INTERVAL = 5.0
+
+
+class Command(BaseCommand):
+    help = "Watch the cluster's nodes; move opted-in containers off nodes that went down."
+
+    def handle(self, *args, **options):
+        try:
+            while True:
+                close_old_connections()
+                reschedule_from_down_nodes()
+                time.sleep(INTERVAL)
+        except KeyboardInterrupt:
+            pass
