@@ -138,7 +138,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from accounts.auth import actor_from_credentials  # noqa: E402
 from accounts.errors import TooManyAttempts  # noqa: E402
-from engine.api.build_urls import STREAMED_BODIES  # noqa: E402
+from engine.api.build_body import streamed_build_bodies  # noqa: E402
 from platformkit.guards import allowed_origins, limit_anonymous_bodies  # noqa: E402
 from registry_app import tokens as registry_tokens  # noqa: E402
 from registry_app.body_stream import streaming_uploads  # noqa: E402
@@ -179,7 +179,7 @@ def _on_unix_socket(scope) -> bool:
 application = ProtocolTypeRouter(
     {
         "http": limit_anonymous_bodies(
-            streaming_uploads(ASGIStaticFilesHandler(django_asgi), also=STREAMED_BODIES),
+            streaming_uploads(streamed_build_bodies(ASGIStaticFilesHandler(django_asgi))),
             limit=lambda: settings.DOCKYARD_ANONYMOUS_BODY_LIMIT,
             identify=_known_caller,
             exempt=_on_unix_socket,

@@ -61,15 +61,14 @@ class StreamedBody:
         return chunk
 
 
-def streaming_uploads(app, also: tuple[re.Pattern, ...] = ()):
-    """Wrap the Django ASGI app so blob upload views (and the views at the paths `also`
-    matches) read their body from the connection."""
+def streaming_uploads(app):
+    """Wrap the Django ASGI app so blob upload views read their body from the connection."""
 
     async def wrapped(scope, receive, send):
         if not (
             scope["type"] == "http"
             and scope["method"] in _UPLOAD_METHODS
-            and any(p.fullmatch(scope["path"]) for p in (_UPLOAD_PATH, *also))
+            and _UPLOAD_PATH.fullmatch(scope["path"])
         ):
             return await app(scope, receive, send)
         body = StreamedBody(receive, asyncio.get_running_loop())

@@ -7,8 +7,6 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import JsonResponse, StreamingHttpResponse
 
-from registry_app.body_stream import body_reader
-
 from ..errors import BadRequest
 from ..nodes import local_node
 from ..services import build as svc
@@ -16,6 +14,7 @@ from ..services.images import normalize
 from ..streams.client import CHUNK as CONTEXT_CHUNK
 from ..streams.client import Stream, StreamError
 from .base import engine_view, flag
+from .build_body import body_chunks
 from .render import image_summary
 from .volumes import disk_usage_rows
 
@@ -66,10 +65,9 @@ async def build(request, actor):
 
 
 async def _send_context(request, stream: Stream) -> None:
-    """The body to the node as it arrives (streamed past Django's spool, see dockyard/asgi.py),
-    in the frames the node unpacks from."""
-    read = body_reader(request)
-    while chunk := await sync_to_async(read)(CONTEXT_CHUNK):
+    """The body to the node as it arrives (engine/api/build_body.py), in the frames the node
+    unpacks from."""
+    async for chunk in body_chunks(request, CONTEXT_CHUNK):
         await stream.write(chunk)
     await stream.eof()
 
