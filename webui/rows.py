@@ -5,6 +5,7 @@ from django.db.models import QuerySet
 from engine.api.render import status_text
 from engine.models import Container, Image
 from engine.services.images import normalize
+from engine.services.nodes import shown_state
 from registry_app.models import Tag
 
 
@@ -23,10 +24,11 @@ def container_row(c: Container, stale: set[str] = frozenset()) -> dict:
         "short_id": c.id[:12],
         "name": c.name,
         "image": c.image_ref,
-        "state": c.status,
+        "state": shown_state(c),
         "status": status_text(c),
         "ports": ports_text(c.host_config),
         "owner": c.owner.get_username() if c.owner_id else "",
+        "node": c.node.name,
         "running": c.status == Container.Status.RUNNING,
         # The health badge: "", "starting", "healthy" or "unhealthy".
         "health": (c.health or {}).get("Status", "")
@@ -73,6 +75,6 @@ def stale_containers(containers: list[Container]) -> set[str]:
 
 
 def container_rows(containers: QuerySet[Container]) -> list[dict]:
-    found = list(containers)
+    found = list(containers.select_related("node"))
     stale = stale_containers(found)
     return [container_row(c, stale) for c in found]

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import accounts, containers, images, registry, volumes
+from .views import accounts, containers, images, nodes, registry, volumes
 
 app_name = "webui"
 
@@ -30,6 +30,9 @@ urlpatterns = [
     path("ui/volumes/", volumes.volume_list, name="volumes"),
     path("ui/volumes/prune/", volumes.prune, name="volumes-prune"),
     path("ui/volumes/<str:node>/<str:name>/remove/", volumes.remove, name="volume-remove"),
+    path("ui/nodes/", nodes.node_list, name="nodes"),
+    path("ui/nodes/join-token/", nodes.join_token, name="node-join-token"),
+    path("ui/nodes/<str:name>/availability/", nodes.availability, name="node-availability"),
     path("ui/registry/", registry.repositories, name="repositories"),
     path("ui/registry/<path:name>/tags/<str:tag>/delete/", registry.delete_tag, name="tag-delete"),
     path("ui/registry/<path:name>/visibility/", registry.visibility, name="visibility"),

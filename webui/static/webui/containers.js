@@ -35,7 +35,7 @@
     if (row.health) state.append(" ", Object.assign(document.createElement("span"), { className: "health " + row.health, textContent: row.health }));
     const image = cell(row.image, "mono");
     if (row.stale) image.append(Object.assign(document.createElement("span"), { className: "stale", textContent: "newer image available" }));
-    tr.append(check, name, state, image, cell(row.ports, "mono"), cell(row.status), cell("–", "cpu"), cell("–", "mem"), cell(row.owner));
+    tr.append(check, name, state, image, cell(row.ports, "mono"), cell(row.status), cell("–", "cpu"), cell("–", "mem"), cell(row.node), cell(row.owner));
     return tr;
   }
 
