@@ -190,7 +190,7 @@ def do_start(c: Container, by_policy: bool = False) -> Container:
         plan["extra_hosts"] = [*plan.get("extra_hosts", []), *link_hosts(links)]
     if c.config.get("MacAddress") and plan.get("networks"):
         plan["networks"][0]["mac"] = c.config["MacAddress"]
-    env = links_env(links) if links else None
+    env = links_env(c, links) if links else None
     result = run_on_node(c.node, tasks.start_container, c.id, plan, env)
     apply_state(c, result["state"])
     c.start_count += 1

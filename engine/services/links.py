@@ -4,8 +4,9 @@ A link is checked when the container is created, with the creator's rights (a co
 creator cannot see is refused exactly as one that does not exist), and kept in
 HostConfig.Links in Docker's form, `/other:/me/alias`. Each start finds the linked
 containers again with the owner's rights, as running ones: their address goes into the
-hosts file under the alias, and Docker's link variables (`ALIAS_PORT_80_TCP=...`,
-`ALIAS_NAME=/me/alias`, `ALIAS_ENV_...`) into the process's environment, under its own.
+hosts file under the alias, and, on the default bridge, Docker's link variables
+(`ALIAS_PORT_80_TCP=...`, `ALIAS_NAME=/me/alias`, `ALIAS_ENV_...`) into the process's
+environment, under its own.
 """
 
 from dataclasses import dataclass
@@ -158,5 +159,9 @@ def link_env(link: Link) -> list[str]:
     return env
 
 
-def links_env(links: list[Link]) -> list[str]:
+def links_env(c: Container, links: list[Link]) -> list[str]:
+    """The variables of all of `c`'s links; like Docker's, only on the default bridge (on a
+    user network a link is a name, not an environment)."""
+    if not c.attachments.filter(network__name=DEFAULT_NETWORK).exists():
+        return []
     return [item for link in links for item in link_env(link)]

@@ -6,7 +6,7 @@ from django.utils import timezone
 from accounts.actors import actor_for
 from engine.errors import BadRequest, Conflict
 from engine.models import Container, Network, NetworkAttachment, Node
-from engine.services.links import Link, check_links, link_env, link_hosts, links_of
+from engine.services.links import Link, check_links, link_env, link_hosts, links_env, links_of
 
 
 @pytest.fixture
@@ -108,3 +108,12 @@ def test_variables_follow_dockers_names_order_and_ranges(node, alice):
     assert not any("_80_TCP_START" in e or "_53_UDP_START" in e for e in env)
     assert env[-2:] == ["MY_WEB_NAME=/app/my-web", "MY_WEB_ENV_A=1"]
     assert link_hosts([link]) == [["my-web web-host web", ip]]
+
+
+def test_link_variables_are_set_only_on_the_default_bridge(node, alice):
+    target = _container(node, alice, "db")
+    app = _container(node, alice, "app")
+    link = Link(target=target, name="/app/db", alias="db", address="172.17.0.9")
+    assert "DB_NAME=/app/db" in links_env(app, [link])
+    app.attachments.all().delete()
+    assert links_env(app, [link]) == []
