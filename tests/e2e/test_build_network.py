@@ -37,6 +37,14 @@ def host_veths(platform) -> set[str]:
     return {name for name in os.listdir("/sys/class/net") if name.startswith(prefix)}
 
 
+def default_route_interface() -> str:
+    for line in Path("/proc/net/route").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == "00000000":
+            return fields[0]
+    raise AssertionError("the host has no default route")
+
+
 def build(platform, context: Path, dockerfile: str, *flags: str, timeout: float = 300):
     (context / "Dockerfile").write_text(dockerfile)
     name = tag()
@@ -96,7 +104,8 @@ def test_host_network_is_the_nodes_for_the_administrator(platform, tmp_path):
     assert out.returncode == 0, out.stderr
     try:
         seen = set(interfaces(platform, name))
-        assert seen == set(os.listdir("/sys/class/net")) & seen and len(seen) > 2
+        # The node's own links: its way out and the platform's bridge.
+        assert default_route_interface() in seen
         assert platform.env["DOCKYARD_NETWORK_PREFIX"] + "0" in seen
     finally:
         platform.docker("rmi", name)
