@@ -1,194 +1,25 @@
-"""Network use cases, and the network side of a container's create, start and remove.
+"""A container's networks: what a create request asks for, the plan its start follows,
+what the runtime gave it, and docker network connect/disconnect.
 
-Networks live on a node (Docker's `local` scope). `bridge`, `host` and `none` are pre-defined;
-`bridge` is the runtime's default network, made on first use. A container's attachments are
-what it asked for; the runtime endpoint (address, MAC) is filled in while it runs.
+A container's attachments are what it asked for; the runtime endpoint (addresses, MAC) is
+filled in while it runs.
 """
 
 import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+from django.db import transaction
+from django.db.models import Q
 
-from .. import tasks
-from ..api.schemas import NetworkingSpec
-from ..errors import BadRequest, Conflict, Forbidden, NotFound
-from ..events import make_event, publish
-from ..models import Container, Network, NetworkAttachment, Node, PublishedPort
-from ..nodes import run_on_node
-from .access import Actor, teammates
-
-DEFAULT = "bridge"
-HOST = "host"
-NONE = "none"
-BUILTIN_DRIVERS = {DEFAULT: Network.Driver.BRIDGE, HOST: Network.Driver.HOST, NONE: "null"}
-
-
-def _builtin_id(node: Node, name: str) -> str:
-    return hashlib.sha256(f"{node.name}/{name}".encode()).hexdigest()
-
-
-# ---- networks ---------------------------------------------------------------------------
-
-
-def visible_networks(actor: Actor) -> QuerySet[Network]:
-    qs = Network.objects.select_related("node", "owner")
-    if actor.admin:
-        return qs
-    return qs.filter(
-        Q(owner__isnull=True) | Q(owner=actor.user) | Q(owner__in=teammates(actor.user))
-    )
-
-
-def resolve_network(actor: Actor, node: Node, ref: str) -> Network:
-    default_network(node)
-    qs = visible_networks(actor).filter(node=node)
-    found = qs.filter(id=ref).first() or qs.filter(name=ref).first()
-    if found is None and len(ref) >= 1:
-        matches = list(qs.filter(id__startswith=ref)[:2])
-        if len(matches) == 1:
-            found = matches[0]
-    if found is None:
-        raise NotFound(f"network {ref} not found")
-    return found
-
-
-def _upsert(node: Node, config: dict, owner=None) -> Network:
-    created = parse_datetime(config.get("created") or "") or timezone.now()
-    values = {
-        "name": config["name"],
-        "node": node,
-        "driver": Network.Driver.BRIDGE,
-        "builtin": config["name"] == DEFAULT,
-        "subnet": config["subnet"],
-        "gateway": config["gateway"],
-        "subnet6": config.get("subnet6") or "",
-        "gateway6": config.get("gateway6") or "",
-        "internal": config.get("internal", False),
-        "labels": config.get("labels") or {},
-        "created": created,
-    }
-    net, made = Network.objects.get_or_create(id=config["id"], defaults={**values, "owner": owner})
-    if not made:
-        for key, value in values.items():
-            setattr(net, key, value)
-        net.save()
-    return net
-
-
-def sync_networks(node: Node, configs: list[dict], complete: bool = False) -> None:
-    """Mirror the node's runtime networks; with `complete`, drop rows the node no longer has."""
-    with transaction.atomic():
-        for name in (HOST, NONE):
-            Network.objects.get_or_create(
-                node=node,
-                name=name,
-                defaults={
-                    "id": _builtin_id(node, name),
-                    "driver": BUILTIN_DRIVERS[name],
-                    "builtin": True,
-                    "created": timezone.now(),
-                },
-            )
-        for config in configs:
-            _upsert(node, config)
-        if complete:
-            ids = [c["id"] for c in configs]
-            gone = Network.objects.filter(node=node, driver=Network.Driver.BRIDGE)
-            gone.exclude(id__in=ids).filter(attachments__isnull=True).delete()
-
-
-def default_network(node: Node) -> Network:
-    """The node's `bridge` network, asking the node to make it the first time."""
-    found = Network.objects.filter(node=node, name=DEFAULT).first()
-    if found is not None:
-        return found
-    config = run_on_node(node, tasks.ensure_default_network)
-    try:
-        sync_networks(node, [config])
-    except IntegrityError:
-        pass
-    return Network.objects.get(node=node, name=DEFAULT)
-
-
-@dataclass
-class NetworkSpec:
-    name: str
-    subnet: str | None = None
-    gateway: str | None = None
-    internal: bool = False
-    labels: dict[str, str] = field(default_factory=dict)
-    ip_range: str | None = None
-    # Dual stack (Docker's EnableIPv6): the IPv6 pool's subnet, and its gateway if given.
-    ipv6: bool = False
-    subnet6: str | None = None
-    gateway6: str | None = None
-
-
-def do_create_network(actor: Actor, node: Node, spec: NetworkSpec) -> Network:
-    """A user network. Its subnet becomes a route on the node, so the node checks it against
-    its own addresses and routes: only administrators may overlap those or go beyond the
-    private ranges, as only they may give a container the host's network."""
-    default_network(node)
-    if Network.objects.filter(node=node, name=spec.name).exists():
-        raise Conflict(f"network with name {spec.name} already exists")
-    config = run_on_node(
-        node,
-        tasks.create_network,
-        spec.name,
-        spec.subnet,
-        spec.gateway,
-        spec.internal,
-        spec.labels,
-        spec.ip_range,
-        not actor.admin,
-        spec.ipv6,
-        spec.subnet6,
-        spec.gateway6,
-    )
-    try:
-        with transaction.atomic():
-            net = _upsert(node, config, owner=actor.user)
-            _emit(net, "create")
-    except IntegrityError:
-        run_on_node(node, tasks.remove_network, config["id"])
-        raise Conflict(f"network with name {spec.name} already exists") from None
-    return net
-
-
-def do_remove_network(actor: Actor, net: Network) -> None:
-    if net.builtin:
-        raise Forbidden(f"{net.name} is a pre-defined network and cannot be removed")
-    users = list(net.attachments.select_related("container").values_list("container__name"))
-    if users:
-        names = ", ".join(n for (n,) in users)
-        raise Conflict(
-            f"error while removing network: network {net.name} has active endpoints ({names})"
-        )
-    run_on_node(net.node, tasks.remove_network, net.id)
-    with transaction.atomic():
-        net.delete()
-        _emit(net, "destroy")
-
-
-def do_prune_networks(actor: Actor) -> list[str]:
-    removed = []
-    for net in visible_networks(actor).filter(builtin=False, attachments__isnull=True):
-        do_remove_network(actor, net)
-        removed.append(net.name)
-    return removed
-
-
-def _emit(net: Network, action: str, **extra) -> None:
-    event = make_event("network", action, net.id, {"name": net.name, "type": net.driver, **extra})
-    transaction.on_commit(lambda: publish(event))
-
-
-# ---- a container's networks ---------------------------------------------------------------
+from ... import tasks
+from ...api.schemas import NetworkingSpec
+from ...errors import BadRequest, Conflict, NotFound
+from ...models import Container, Network, NetworkAttachment, Node, PublishedPort
+from ...nodes import run_on_node
+from ..access import Actor
+from .definitions import DEFAULT, HOST, NONE, emit, resolve_network
+from .ports import port_requests
 
 
 @dataclass
@@ -315,44 +146,6 @@ def save_attachments(c: Container, choice: NetworkChoice) -> None:
             requested_ip6=a.ip6,
             position=position,
         )
-
-
-def _port_key(key: str) -> tuple[int, str]:
-    port, _, proto = key.partition("/")
-    proto = proto or "tcp"
-    if proto not in ("tcp", "udp"):
-        raise BadRequest(f"unsupported protocol {proto} in port {key}")
-    try:
-        return int(port), proto
-    except ValueError:
-        raise BadRequest(f"invalid container port {key}") from None
-
-
-def port_requests(host: dict, exposed: dict | None) -> list[dict]:
-    """HostConfig.PortBindings (and with PublishAllPorts, every exposed port) as
-    runtime.network.PortBinding fields; host port 0 means any free one."""
-    out = []
-    bindings = host.get("PortBindings") or {}
-    for key, entries in bindings.items():
-        port, proto = _port_key(key)
-        for entry in entries or [{}]:
-            text = (entry or {}).get("HostPort") or ""
-            if "-" in text:
-                raise BadRequest(f"host port ranges are not supported: {text}")
-            try:
-                host_port = int(text) if text else 0
-            except ValueError:
-                raise BadRequest(f"invalid host port {text}") from None
-            host_ip = (entry or {}).get("HostIp") or ""
-            out.append(
-                {"host_ip": host_ip, "host_port": host_port, "container_port": port, "proto": proto}
-            )
-    if host.get("PublishAllPorts"):
-        for key in exposed or {}:
-            if key not in bindings:
-                port, proto = _port_key(key)
-                out.append({"host_ip": "", "host_port": 0, "container_port": port, "proto": proto})
-    return out
 
 
 def _extra_hosts(host: dict, gateway: str) -> list[list[str]]:
@@ -485,7 +278,7 @@ def do_connect(c: Container, net: Network, aliases: list[str], ip: str, ip6: str
             a.ip6, a.prefixlen6 = endpoint.get("ip6") or "", endpoint.get("prefixlen6") or 0
             a.gateway6 = endpoint.get("gateway6") or ""
             a.save()
-        _emit(net, "connect", container=c.id)
+        emit(net, "connect", container=c.id)
 
 
 def do_disconnect(c: Container, net: Network) -> None:
@@ -498,4 +291,4 @@ def do_disconnect(c: Container, net: Network) -> None:
         pass
     with transaction.atomic():
         a.delete()
-        _emit(net, "disconnect", container=c.id)
+        emit(net, "disconnect", container=c.id)
