@@ -67,6 +67,8 @@ def setup_container_network(paths: RuntimePaths, cid: str, plan: dict) -> dict:
     if known is not None and not os.path.exists(ns):
         manager.remove_netns(cid)
         known = None
+    if known is not None and known["extra_hosts"] != [list(pair) for pair in extra_hosts]:
+        manager.set_extra_hosts(cid, extra_hosts)
     customised = extra_hosts or plan.get("dns") or plan.get("dns_search")
     # `connect` makes a plain namespace itself; each namespace call costs a netlink socket.
     if known is None and (customised or not wanted):

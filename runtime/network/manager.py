@@ -15,7 +15,16 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from runtime.errors import Conflict, InvalidInput, NotFound, RuntimeFailure
-from runtime.network import definitions, endpoints, ipam, links, ports, proxies, subnets
+from runtime.network import (
+    definitions,
+    endpoints,
+    hostsfiles,
+    ipam,
+    links,
+    ports,
+    proxies,
+    subnets,
+)
 from runtime.network.firewall import BridgeRules, Firewall
 from runtime.network.hostsfiles import DEFAULT_NETWORK
 from runtime.network.layout import Layout
@@ -158,6 +167,17 @@ class NetworkManager:
             return endpoints.create_netns(
                 snap, self.layout, container_id, hostname, extra_hosts, dns, search
             )
+
+    def set_extra_hosts(self, container_id: str, extra_hosts: Iterable[tuple[str, str]]) -> None:
+        """New extra hosts file entries for the container (those of its links change as the
+        containers it links to are made again)."""
+        wanted = [list(pair) for pair in extra_hosts]
+        with self.state.locked() as snap:
+            rec = snap.endpoints.get(container_id)
+            if rec is None or rec["extra_hosts"] == wanted:
+                return
+            rec["extra_hosts"] = wanted
+            hostsfiles.refresh_hosts(snap, self.layout, "", container_id)
 
     def netns_path(self, container_id: str) -> str:
         rec = self.state.read().endpoints.get(container_id)

@@ -134,6 +134,31 @@ def test_link_names_the_other_container_and_sets_dockers_variables(platform):
         platform.docker("rm", "-f", web, me)
 
 
+def test_a_link_follows_its_target_made_again_at_the_next_start(platform):
+    db, app = unique("db"), unique("app")
+
+    def address() -> str:
+        return ok(platform.docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", db)).strip()
+
+    script = "grep -w data /etc/hosts | cut -f1; echo $DATA_PORT_80_TCP_ADDR"
+    try:
+        ok(platform.docker("run", "-d", "--name", db, "--expose", "80", "busybox", "sleep", "300"))
+        first = address()
+        ok(
+            platform.docker(
+                "create", "--name", app, "--link", f"{db}:data", "busybox", "sh", "-c", script
+            )
+        )
+        assert ok(platform.docker("start", "-a", app)).split() == [first, first]
+        ok(platform.docker("rm", "-f", db))
+        ok(platform.docker("run", "-d", "--name", db, "--expose", "80", "busybox", "sleep", "300"))
+        second = address()
+        assert second != first
+        assert ok(platform.docker("start", "-a", app)).split() == [second, second]
+    finally:
+        platform.docker("rm", "-f", db, app)
+
+
 def test_links_with_docker_py_are_kept_and_refused_without_a_running_target(platform):
     client = docker.DockerClient(base_url=platform.docker_host)
     target, linker = unique("db"), unique("app")
