@@ -18,7 +18,7 @@ from . import volumes
 from .access import Actor, check_host_config, visible_containers
 from .health import check_on_failure_label, initial_health
 from .images import resolve_image
-from .links import check_links, link_hosts, links_env, links_of
+from .links import check_links, follow_rename, link_hosts, links_env, links_of
 from .networks import (
     NetworkChoice,
     choose_networks,
@@ -310,6 +310,7 @@ def do_rename(c: Container, new_name: str) -> None:
     c.name = new_name
     with transaction.atomic():
         c.save(update_fields=["name"])
+        follow_rename(c, old, new_name)
         emit(c, "rename", oldName=f"/{old}")
 
 

@@ -165,3 +165,27 @@ def links_env(c: Container, links: list[Link]) -> list[str]:
     if not c.attachments.filter(network__name=DEFAULT_NETWORK).exists():
         return []
     return [item for link in links for item in link_env(link)]
+
+
+def _renamed(entry: str, old: str, new: str) -> str:
+    """A stored link `/target:/parent/alias` with `old` renamed `new` in either place."""
+    target, _, name = entry.partition(":")
+    if target == f"/{old}":
+        target = f"/{new}"
+    if name.startswith(f"/{old}/"):
+        name = f"/{new}/{name[len(old) + 2 :]}"
+    return f"{target}:{name}"
+
+
+def follow_rename(c: Container, old: str, new: str) -> None:
+    """Links to and from `c` under its new name (Docker keeps them through a rename); inside
+    the caller's transaction."""
+    linking = Container.objects.filter(node=c.node, host_config__has_key="Links")
+    for holder in linking.select_for_update():
+        entries = holder.host_config.get("Links") or []
+        moved = [_renamed(entry, old, new) for entry in entries]
+        if moved != entries:
+            holder.host_config["Links"] = moved
+            holder.save(update_fields=["host_config"])
+            if holder.id == c.id:
+                c.host_config = holder.host_config

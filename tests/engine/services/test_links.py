@@ -6,6 +6,7 @@ from django.utils import timezone
 from accounts.actors import actor_for
 from engine.errors import BadRequest, Conflict
 from engine.models import Container, Network, NetworkAttachment, Node
+from engine.services.containers import do_rename
 from engine.services.links import Link, check_links, link_env, link_hosts, links_env, links_of
 
 
@@ -117,3 +118,18 @@ def test_link_variables_are_set_only_on_the_default_bridge(node, alice):
     assert "DB_NAME=/app/db" in links_env(app, [link])
     app.attachments.all().delete()
     assert links_env(app, [link]) == []
+
+
+def test_links_to_and_from_a_renamed_container_follow_it(node, alice):
+    db = _container(node, alice, "db")
+    app = _container(node, alice, "app")
+    app.host_config["Links"] = ["/db:/app/data"]
+    app.save()
+    db.host_config["Links"] = ["/app:/db/front"]
+    db.save()
+    do_rename(db, "store")
+    app.refresh_from_db()
+    db.refresh_from_db()
+    assert app.host_config["Links"] == ["/store:/app/data"]
+    assert db.host_config["Links"] == ["/app:/store/front"]
+    assert [link.target.name for link in links_of(app)] == ["store"]
