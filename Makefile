@@ -17,7 +17,7 @@ up: setup
 # `manage.py join_token` prints; run again without TOKEN, it comes back as the same node.
 node:
 	$(PYTHON) scripts/setup.py --only packages,venv
-	$(VENV_PYTHON) -m dockyard.node --join "$(JOIN)" $(if $(TOKEN),--token "$(TOKEN)")
+	$(VENV_PYTHON) -m dockyard.node --join "$(JOIN)" $(if $(TOKEN),--token "$(TOKEN)") $(ARGS)
 
 # Lint problems do not stop the tests from running: one run reports both.
 test:

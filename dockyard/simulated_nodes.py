@@ -105,7 +105,7 @@ class SimulatedNode:
         if self.process is None:
             return
         # The launcher starts each service in a session of its own: walk its children.
-        for pid in [self.process.pid, *_descendants(self.process.pid)]:
+        for pid in [self.process.pid, *descendants(self.process.pid)]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
         self.process.wait()
@@ -137,7 +137,7 @@ class SimulatedNode:
         subprocess.run(self.in_netns(sys.executable, "-c", code), cwd=SOURCE, capture_output=True)
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():

@@ -122,7 +122,7 @@ def _grant_redis(node: str, password: str) -> None:
                 f"{node}@*",
                 "unacked*",
                 "celery-task-meta-*",
-                "asgi:*",
+                "asgi*",
                 "dockyard:events",
             ],
             channels=["*"],

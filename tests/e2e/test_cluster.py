@@ -116,6 +116,10 @@ def test_run_logs_exec_cp_stop_on_a_remote_node(cluster, tmp_path):
         assert (tmp_path / "out.txt").read_text() == "copied in\n"
         ok(cluster, "stop", "-t", "1", "remote1")
         assert ok(cluster, "inspect", "-f", "{{.State.Status}}", "remote1") == "exited"
+        # Attached, and removed by the node's agent when it exits.
+        pinned = f"dockyard.node={node.name}"
+        assert ok(cluster, "run", "--rm", "--label", pinned, "busybox", "echo", "bye") == "bye"
+        assert ok(cluster, "ps", "-aq", "--filter", f"label={pinned}").split() == [cid[:12]]
     finally:
         docker(cluster, "rm", "-f", "remote1")
 
@@ -207,6 +211,36 @@ def test_a_killed_node_is_down_then_rejoins_without_duplicates(cluster):
         assert ok(cluster, "ps", "-aq", "--filter", "name=mover").count("\n") == 0
     finally:
         docker(cluster, "rm", "-f", "survivor", "mover")
+
+
+def test_a_nodes_credentials_reach_only_what_a_node_needs(cluster):
+    import psycopg
+    import redis
+
+    mine, other = cluster.nodes[1], cluster.nodes[0]
+    grant = json.loads((mine.root / "node.json").read_text())
+    with psycopg.connect(grant["DatabaseURL"], autocommit=True) as db:
+        assert db.execute("SELECT count(*) FROM engine_container").fetchone()[0] >= 0
+        for query in (
+            "SELECT password FROM auth_user",
+            "SELECT secret_hash FROM accounts_accesstoken",
+            "SELECT session_data FROM django_session",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                db.execute(query)
+    client = redis.Redis.from_url(grant["RedisURL"])
+    try:
+        assert client.llen(f"node.{mine.name}") >= 0
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            client.llen(f"node.{other.name}")
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            client.lpush(f"node.{other.name}", "forged task")
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            client.flushall()
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            client.acl_list()
+    finally:
+        client.close()
 
 
 def test_a_revoked_node_is_refused(cluster):

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""A cluster on one machine: 60 containers spread over three nodes against the same 60 on one,
+and what a joined node's own processes hold in memory.
+
+    python -m bench.cluster [--containers 60] [--rounds 3] [--parallel 6]
+
+The control plane (PostgreSQL, Redis, web, gateway) runs as `DOCKYARD_CLUSTER=1 make up` runs
+it; three nodes join it from network namespaces of their own (dockyard/simulated_nodes.py).
+The control plane's own node is drained so that every container lands on a joined node.
+Each round starts the containers with `docker run -d` from `--parallel` clients at once and
+removes them again; the medians of the rounds are printed. The RSS of a joined node's
+launcher, Celery worker and agent is read from /proc, and set against dockerd plus
+containerd's 142 MB measured on this host.
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dockyard.simulated_nodes import (  # noqa: E402
+    Cluster,
+    SimulatedNode,
+    descendants,
+    simulated_cluster,
+)
+
+DOCKERD_CONTAINERD_MB = 142
+
+
+def start_all(cluster: Cluster, count: int, parallel: int, label: str | None) -> float:
+    """Seconds until `count` containers run; then they are removed."""
+    names = [f"bench{i}" for i in range(count)]
+    extra = ["--label", label] if label else []
+
+    def run(name: str) -> None:
+        done = cluster.control.docker(
+            "run", "-d", "--name", name, *extra, "busybox", "sleep", "600"
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"docker run {name}: {done.stderr}")
+
+    began = time.monotonic()
+    with ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(run, names))
+    elapsed = time.monotonic() - began
+    for chunk in range(0, count, 20):
+        cluster.control.docker("rm", "-f", *names[chunk : chunk + 20], timeout=300)
+    return elapsed
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def node_rss(node: SimulatedNode) -> dict[str, float]:
+    """MB of resident memory of the node's launcher, worker and agent."""
+    assert node.process is not None
+    found = {"launcher": _rss_kb(node.process.pid)}
+    for pid in descendants(node.process.pid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if "celery" in cmdline and " worker" in cmdline:
+            found["worker"] = found.get("worker", 0) + _rss_kb(pid)
+        elif "run_agent" in cmdline:
+            found["agent"] = found.get("agent", 0) + _rss_kb(pid)
+    return {name: kb / 1024 for name, kb in found.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--containers", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--parallel", type=int, default=6)
+    args = parser.parse_args(argv)
+
+    with simulated_cluster(3, prefix="dqbn") as cluster:
+        token = cluster.join_token
+        for node in cluster.nodes:
+            node.start(cluster.url, token())
+        for node in cluster.nodes:
+            node.wait_running()
+        control_node = cluster.control.env["DOCKYARD_NODE"]
+        cluster.control.docker("node", "update", "--availability", "drain", control_node)
+        one = f"dockyard.node={cluster.nodes[0].name}"
+        # A first pull of busybox onto each node is not what is measured.
+        for node in cluster.nodes:
+            cluster.control.docker(
+                "run", "--rm", "--label", f"dockyard.node={node.name}", "busybox", "true"
+            )
+        spread, single = [], []
+        for _ in range(args.rounds):
+            spread.append(start_all(cluster, args.containers, args.parallel, None))
+            single.append(start_all(cluster, args.containers, args.parallel, one))
+        rss = []
+        for _ in range(5):
+            rss.append(node_rss(cluster.nodes[0]))
+            time.sleep(0.2)
+
+    n = args.containers
+    print(f"{n} containers, docker run -d from {args.parallel} clients, {args.rounds} rounds:")
+    print(f"  spread over 3 nodes: median {statistics.median(spread):.1f}s  {spread}")
+    print(f"  all on one node:     median {statistics.median(single):.1f}s  {single}")
+    print("Resident memory of a joined node's processes (median of 5 reads):")
+    total = 0.0
+    for name in ("launcher", "worker", "agent"):
+        mb = statistics.median(r.get(name, 0.0) for r in rss)
+        total += mb
+        print(f"  {name:8} {mb:6.1f} MB")
+    print(f"  total    {total:6.1f} MB  (dockerd + containerd: {DOCKERD_CONTAINERD_MB} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
