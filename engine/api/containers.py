@@ -12,14 +12,16 @@ from .. import tasks
 from ..errors import BadRequest, Conflict
 from ..events import Subscription, container_group
 from ..models import Container
-from ..nodes import local_node, run_on_node
+from ..nodes import run_on_node
 from ..services import containers as svc
 from ..services import images as images_svc
 from ..services.access import visible_containers
 from ..services.images import normalize
+from ..services.nodes import place_container
 from ..streams import wire
 from ..streams.client import Stream, hand_over
 from .base import engine_view, flag, int_param, parse_body, parse_filters
+from .detach import detach_keys
 from .render import container_inspect, container_summary
 from .schemas import CommitConfig, ContainerCreate, ContainerUpdate
 
@@ -36,7 +38,8 @@ def hijack(spec: dict) -> HttpResponse:
 @engine_view("POST")
 def create(request, actor):
     body = parse_body(request, ContainerCreate)
-    c = svc.do_create_container(actor, local_node(), body, request.GET.get("name", ""))
+    node = place_container(actor, body)
+    c = svc.do_create_container(actor, node, body, request.GET.get("name", ""))
     return JsonResponse({"Id": c.id, "Warnings": []}, status=201)
 
 
@@ -207,9 +210,10 @@ async def attach(request, actor, ref):
         "stdout": flag(request, "stdout"),
         "stderr": flag(request, "stderr"),
     }
+    keys = detach_keys(request, "", "Invalid detach keys ({}) provided")
     node_name = await sync_to_async(lambda: c.node.name)()
     stream = await Stream(node_name, "attach", args).open()
-    spec = {"tty": bool(c.config.get("Tty")), "stdin": args["stdin"]}
+    spec = {"tty": bool(c.config.get("Tty")), "stdin": args["stdin"], "detach_keys": keys}
     return hijack({**spec, "node": node_name, "kind": "attach", "stream": hand_over(stream)})
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from ..errors import ApiError
 from . import endpoints, wire
+from .escape import DEFAULT_DETACH_KEYS, EscapeProxy
 
 READY_TIMEOUT = 10.0
 # Input read from a client per frame.
@@ -33,6 +34,9 @@ class Stream:
         self._closed = False
 
     async def open(self) -> "Stream":
+        down = await endpoints.unreachable(self.node)
+        if down:
+            raise StreamError(503, f"{down}; its containers cannot be reached")
         try:
             self._reader, self._writer = await asyncio.wait_for(
                 endpoints.connect(self.node, wire.READ_LIMIT), READY_TIMEOUT
@@ -102,6 +106,11 @@ class Stream:
     async def eof(self) -> None:
         await self._send(wire.frame(wire.EOF, b""))
 
+    async def detach(self) -> None:
+        """End the stream as a client leaving with its detach keys: what runs goes on."""
+        await self._send(wire.frame(wire.DETACH, b""))
+        await self.cancel()
+
     async def resize(self, height: int, width: int) -> None:
         await self._send(wire.control(wire.RESIZE, {"h": height, "w": width}))
 
@@ -165,7 +174,7 @@ async def run_hijacked(
     except StreamError as e:
         await _tell(writer, tty, e.message)
         return
-    pump = asyncio.create_task(_relay_input(stream, reader, writer, spec.get("stdin", False)))
+    pump = asyncio.create_task(_relay_input(stream, reader, writer, spec))
     try:
         async for kind, data in stream.frames():
             if tty:
@@ -193,17 +202,27 @@ async def _tell(writer: asyncio.StreamWriter, tty: bool, message: str) -> None:
 
 
 async def _relay_input(
-    stream: Stream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, stdin: bool
+    stream: Stream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, spec: dict
 ) -> None:
     """The client's stdin to the stream, if it asked to send any; then watch for it leaving.
 
     The docker CLI half-closes its side once its input ends (at once without stdin), so the
     end of input is not the end of the client. A client that has gone altogether shows as a
     hang-up on the socket (on a unix socket always; over TCP if it left unread output), and
-    its stream is cancelled: an exec it started does not run on with nobody attached.
+    its stream is cancelled: an exec it started does not run on with nobody attached. A client
+    that types its detach keys (with a tty, as with Docker) leaves it running instead.
     """
+    stdin = spec.get("stdin", False)
+    escape = None
+    if stdin and spec.get("tty"):
+        escape = EscapeProxy(bytes(spec.get("detach_keys") or DEFAULT_DETACH_KEYS))
     while data := await reader.read(CHUNK):
-        if stdin:
+        if escape is not None:
+            data, detached = escape.feed(data)
+            if detached:
+                await stream.detach()
+                return
+        if stdin and data:
             await stream.write(data)
     if stdin:
         await stream.eof()
