@@ -83,6 +83,14 @@ def test_group_add_gives_the_process_named_and_numbered_groups(platform):
     refused = platform.docker("run", "--rm", "--group-add", "no-such-group", "busybox", "id")
     assert refused.returncode != 0
     assert "unable to find group no-such-group" in refused.stderr
+    client = docker.DockerClient(base_url=platform.docker_host)
+    try:
+        out = client.containers.run(
+            "busybox", "id -G", user="65534", group_add=["4243", "daemon"], remove=True
+        )
+        assert sorted(out.split()[1:]) == [b"1", b"4243"]
+    finally:
+        client.close()
 
 
 def test_link_names_the_other_container_and_sets_dockers_variables(platform):
