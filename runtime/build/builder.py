@@ -16,11 +16,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from runtime.build.cache import BuildCache, CacheEntry, cache_key
-from runtime.build.context import ContextDigests, resolve_inside
-from runtime.build.copying import copy_tars, match_sources
+from runtime.build.context import BuildContext
+from runtime.build.copying import copy_tars
 from runtime.build.dockerfile import Dockerfile, Instruction, Stage, parse, parse_instruction
 from runtime.build.execution import StepContainers
 from runtime.build.metadata import changed_config
+from runtime.build.sources import FileTree, is_dir, match_sources
 from runtime.build.state import (
     DEFAULT_SHELL,
     BuildFailure,
@@ -30,7 +31,7 @@ from runtime.build.state import (
 )
 from runtime.build.words import expand_word, expand_words
 from runtime.containers.spec import ContainerSpec
-from runtime.errors import InvalidInput, NotFound
+from runtime.errors import NotFound
 from runtime.images.model import Image
 from runtime.images.reference import parse_reference
 from runtime.images.store import ImageStore, now_rfc3339
@@ -47,20 +48,18 @@ class Builder:
     def __init__(
         self,
         paths: RuntimePaths,
-        context: Path,
+        context: BuildContext | Path,
         options: BuildOptions,
         networks: NetworkManager | None = None,
-        digests: ContextDigests | None = None,
     ) -> None:
-        """`networks` plugs RUN into the node's default bridge (a build without one runs
-        RUN with `--network none` only); `digests` are the context's file digests taken as
-        it was unpacked, so its files are not read again to key the cache."""
+        """`context` is a received one (runtime/build/context.py) or a directory of files;
+        `networks` plugs RUN into the node's default bridge (a build without one runs RUN
+        with `--network none` only)."""
         self.paths = paths
         self.store = ImageStore(paths)
         self.cache = BuildCache(self.store)
-        self.context = context
+        self.context = context if isinstance(context, BuildContext) else BuildContext(context)
         self.options = options
-        self.digests = digests or ContextDigests(context, {})
         self.containers = StepContainers(paths, self.store, options.network, networks)
         self.stages: list[BuildState] = []
         self.used_args: set[str] = set()
@@ -107,15 +106,8 @@ class Builder:
         return [str(parse_reference(t)) for t in self.options.tags]
 
     def _dockerfile(self) -> Dockerfile:
-        path = resolve_inside(self.context, self.options.dockerfile)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            raise InvalidInput(
-                f"Cannot locate specified Dockerfile: {self.options.dockerfile}"
-            ) from None
-        with os.fdopen(fd, "rb") as f:
-            return parse(f.read(4 * 1024 * 1024 + 1).decode("utf-8", errors="replace"))
+        text = self.context.dockerfile(self.options.dockerfile)
+        return parse(text.decode("utf-8", errors="replace"))
 
     def _announce(self, instruction: Instruction) -> dict:
         self.step += 1
@@ -296,26 +288,31 @@ class Builder:
         if len(words) < 2:
             raise BuildFailure(f"{ins.command} requires at least two arguments")
         *sources, dest = words
-        source_root = self.context
         from_flag = ins.flags.get("from")
         holder = None
+        tree = self.context.tree
         if from_flag:
             holder, source_root = self._source_root(expand_word(from_flag, env, self.escape))
+            tree = FileTree(source_root)
         try:
-            matched = match_sources(source_root, sources, ins.command)
-            digests = [f"{rel}:{self.digests.tree(path)}" for rel, path in matched]
+            matched = match_sources(tree, sources, ins.command)
+            digests = [f"{name}:{tree.digest(rel)}" for name, rel in matched]
             workdir = state.container.get("WorkingDir") or "/"
             target = dest if dest.startswith("/") else os.path.join(workdir, dest)
             flags = {k: v for k, v in ins.flags.items() if k in ("chown", "chmod")}
-            kind = "dir" if any(p.is_dir() for _, p in matched) else "file"
+            kind = "dir" if any(is_dir(tree, rel) for _, rel in matched) else "file"
             shown_flags = "".join(f"--{k}={v} " for k, v in flags.items())
             content = sha256_digest(" ".join(digests).encode()).removeprefix("sha256:")
             created_by = f"/bin/sh -c #(nop) {ins.command} {shown_flags}{kind}:{content} in {dest} "
             config = copy.deepcopy(state.config)
 
             def make_layer() -> Iterator[dict]:
+                # The context's files exist from the first step that copies them.
+                files = tree if from_flag else FileTree(self.context.files())
+                found = matched if from_flag else match_sources(files, sources, ins.command)
+                paths = [(name, files.path(rel)) for name, rel in found]
                 layer = self.containers.write(
-                    state, lambda root: copy_tars(ins, matched, target, dest, root, flags)
+                    state, lambda root: copy_tars(ins, paths, target, dest, root, flags)
                 )
                 yield from ()
                 return layer

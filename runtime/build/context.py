@@ -1,8 +1,10 @@
-"""The build context: unpacked safely from its tar, filtered by `.dockerignore`, hashed.
+"""The build context: received in one pass, filtered by `.dockerignore`, unpacked on demand.
 
-The tar is read once: the chrooted child that unpacks it hashes each file as it writes it
-(runtime/layers/untar.py), and COPY's cache keys are made from those digests, so a cached
-rebuild does not read the context's files again.
+The context's tar is copied to a spool file and indexed as it arrives
+(runtime/build/tarindex.py): COPY's cache keys come from the index, so a fully cached
+rebuild never unpacks the context. The first step that copies from it unpacks the spool in
+the chrooted child every layer goes through (runtime/layers/apply.py), which refuses any
+member that could reach outside.
 
 `.dockerignore` matching is written here because it follows Go's filepath.Match plus
 Docker's `**` and `!` rules, which neither fnmatch nor pathspec reproduce exactly.
@@ -12,52 +14,95 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from runtime.build.sources import FileTree, IndexTree, SourceTree, resolve
+from runtime.build.tarindex import ContextIndex, index_tar
 from runtime.errors import InvalidInput
 from runtime.images.archive import CappedReader
 from runtime.layers.apply import apply_layer
 from runtime.layers.compression import open_uncompressed
 
 DEFAULT_MAX_CONTEXT = 10 * 1024**3
+IGNORE_FILE = ".dockerignore"
 _MAX_LINKS = 40
-_CHUNK = 1 << 20
+# What the spool is written in: a write per tar record would be a system call per 64 KiB.
+_SPOOL_BUFFER = 1 << 20
+_DOCKERFILE_LIMIT = 4 * 1024 * 1024
 
 
-@dataclass
-class ContextDigests:
-    """The sha256 of each regular file of the context at `root`, by its path there."""
+class BuildContext:
+    """The files a build reads: its Dockerfile and COPY's sources.
 
-    root: Path
-    files: dict[str, str]
+    Given only `root`, the files are there already. Given an index and a spool, they are
+    unpacked from the spool into `root` the first time a step needs them.
+    """
 
-    def tree(self, path: Path) -> str:
-        """`tree_digest` of `path`, with the digests known here in place of reading files."""
+    def __init__(
+        self,
+        root: Path,
+        index: ContextIndex | None = None,
+        spool: Path | None = None,
+        kept: dict[str, bytes] | None = None,
+        keep: frozenset[str] = frozenset(),
+    ) -> None:
+        self.root = root
+        self.index = index
+        self.spool = spool
+        self.kept = kept or {}
+        self.keep = keep
 
-        def known(file: Path) -> str | None:
-            try:
-                rel = file.relative_to(self.root).as_posix()
-            except ValueError:
-                return None
-            return self.files.get(rel)
+    @property
+    def tree(self) -> SourceTree:
+        return IndexTree(self.index) if self.index is not None else FileTree(self.root)
 
-        return tree_digest(path, known)
+    def files(self) -> Path:
+        """The directory holding the context's files, unpacked and filtered if need be."""
+        if self.spool is not None:
+            apply_layer(self.spool, self.root, DEFAULT_MAX_CONTEXT)
+            apply_dockerignore(self.root, keep=set(self.keep))
+            self.spool.unlink()
+            self.spool = None
+        return self.root
+
+    def dockerfile(self, name: str) -> bytes:
+        missing = InvalidInput(f"Cannot locate specified Dockerfile: {name}")
+        if self.index is not None:
+            rel = resolve(self.tree, name)
+            entry = self.index.entry(rel)
+            if entry is None or entry.fmt != stat.S_IFREG:
+                raise missing
+            content = self.kept.get(rel)
+            if content is not None and hashlib.sha256(content).hexdigest() == entry.digest:
+                return content
+        path = resolve_inside(self.files(), name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            raise missing from None
+        with os.fdopen(fd, "rb") as f:
+            return f.read(_DOCKERFILE_LIMIT + 1)
 
 
-def unpack_context(
-    stream: BinaryIO, target: Path, max_bytes: int = DEFAULT_MAX_CONTEXT
-) -> ContextDigests:
-    """Unpack the context tar (plain or compressed) into `target`, hashing its files on the
-    way; a refused one leaves nothing."""
+def receive_context(
+    stream: BinaryIO, workdir: Path, args: dict, max_bytes: int = DEFAULT_MAX_CONTEXT
+) -> BuildContext:
+    """Spool and index the context tar (plain or compressed) on `stream` in `workdir`, and
+    drop from the index what `.dockerignore` excludes. `args` are the build stream's."""
+    dockerfile = os.path.normpath(args.get("options", {}).get("dockerfile") or "Dockerfile")
+    keep = frozenset({dockerfile, IGNORE_FILE})
+    spool = workdir / "context.tar"
     source = CappedReader(open_uncompressed(stream), max_bytes, "build context")
-    try:
-        files = apply_layer(source, target, digests=True)
-    except InvalidInput as err:
-        raise InvalidInput(f"invalid build context: {err}") from None
-    return ContextDigests(target, files or {})
+    with open(spool, "wb", buffering=_SPOOL_BUFFER) as out:
+        index, kept = index_tar(source, out, set(keep))
+    ignore = index.entry(IGNORE_FILE)
+    if ignore is not None and ignore.fmt == stat.S_IFREG and IGNORE_FILE in kept:
+        rules = IgnoreRules(kept[IGNORE_FILE].decode(errors="replace"))
+        if rules.patterns:
+            ignore_in_index(index, rules, keep)
+    return BuildContext(workdir / "context", index, spool, kept, keep)
 
 
 @dataclass
@@ -140,7 +185,7 @@ def apply_dockerignore(root: Path, keep: set[str]) -> None:
         for name in filenames + dirnames:
             path = Path(dirpath) / name
             rel = path.relative_to(root).as_posix()
-            if rel in keep or any(k.startswith(rel + "/") for k in keep):
+            if _kept(rel, keep):
                 continue
             if rules.ignored(rel):
                 if path.is_dir() and not path.is_symlink():
@@ -180,42 +225,15 @@ def resolve_inside(root: Path, path: str) -> Path:
     return root.joinpath(*resolved)
 
 
-def tree_digest(path: Path, known: Callable[[Path], str | None] | None = None) -> str:
-    """Digest of a file or directory tree: names, types, modes, link targets and contents.
-
-    Times and owners are left out, as Docker leaves them out of its COPY cache keys. A file's
-    content counts by its sha256, which `known` may already have (None: read the file).
-    """
-    hasher = hashlib.sha256()
-
-    def add(p: Path, rel: str) -> None:
-        st = os.lstat(p)
-        hasher.update(f"{rel}\0{stat.S_IFMT(st.st_mode)}\0{stat.S_IMODE(st.st_mode)}\0".encode())
-        if stat.S_ISLNK(st.st_mode):
-            hasher.update(os.readlink(p).encode() + b"\0")
-        elif stat.S_ISREG(st.st_mode):
-            content = known(p) if known is not None else None
-            hasher.update((content or _file_digest(p)).encode() + b"\0")
-        elif stat.S_ISDIR(st.st_mode):
-            for child in sorted(os.listdir(p)):
-                add(p / child, f"{rel}/{child}")
-
-    add(path, ".")
-    return "sha256:" + hasher.hexdigest()
+def ignore_in_index(index: ContextIndex, rules: "IgnoreRules", keep: frozenset[str]) -> None:
+    """What `apply_dockerignore` would delete, taken out of the index."""
+    for rel in list(index.walk_bottom_up()):
+        if rel not in index.entries or _kept(rel, keep) or not rules.ignored(rel):
+            continue
+        entry = index.entries[rel]
+        if entry.fmt != stat.S_IFDIR or not index.listdir(rel):
+            index.remove(rel)
 
 
-def _file_digest(path: Path) -> str:
-    content = hashlib.sha256()
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            content.update(chunk)
-    return content.hexdigest()
-
-
-def prepare(stream: BinaryIO, target: Path, args: dict) -> ContextDigests:
-    """Unpack, hash and filter the context for a build."""
-    digests = unpack_context(stream, target, args.get("max_bytes", DEFAULT_MAX_CONTEXT))
-    dockerfile = args.get("options", {}).get("dockerfile", "Dockerfile")
-    apply_dockerignore(target, keep={os.path.normpath(dockerfile), ".dockerignore"})
-    return digests
+def _kept(rel: str, keep: frozenset[str] | set[str]) -> bool:
+    return rel in keep or any(k.startswith(rel + "/") for k in keep)

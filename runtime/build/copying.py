@@ -5,7 +5,6 @@ destination resolves is decided inside the image, never on the host.
 """
 
 import bz2
-import fnmatch
 import gzip
 import io
 import lzma
@@ -20,32 +19,6 @@ from runtime.build.state import BuildFailure
 from runtime.containers.spec import resolve_user
 
 _ARCHIVE_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
-
-
-def match_sources(root: Path, sources: list[str], command: str) -> list[tuple[str, Path]]:
-    """(name as given, path under `root`) of each source; wildcards match in their folder."""
-    matched: list[tuple[str, Path]] = []
-    for source in sources:
-        if "://" in source:
-            raise BuildFailure(f"{command} from a URL is not supported here: {source}")
-        clean = os.path.normpath("/" + source).lstrip("/")
-        if any(ch in clean for ch in "*?["):
-            parent = os.path.dirname(clean)
-            base_dir = resolve_inside(root, parent)
-            names = sorted(os.listdir(base_dir)) if base_dir.is_dir() else []
-            hits = [n for n in names if fnmatch.fnmatchcase(n, os.path.basename(clean))]
-            if not hits:
-                raise BuildFailure(f"{command} failed: no source files were specified")
-            matched += [(os.path.join(parent, n), base_dir / n) for n in hits]
-            continue
-        path = resolve_inside(root, clean) if clean else root
-        if not os.path.lexists(path):
-            raise BuildFailure(
-                f"{command} failed: file not found in build context or excluded by "
-                f".dockerignore: stat {source}: file does not exist"
-            )
-        matched.append((clean or ".", path))
-    return matched
 
 
 def copy_tars(

@@ -9,7 +9,6 @@ held; moby re-executes itself for the same reason. The child also refuses hostil
 outright so a bad image fails loudly instead of unpacking oddly.
 """
 
-import json
 import os
 import shutil
 import subprocess
@@ -27,37 +26,31 @@ MAX_UNPACKED = 10 * 1024**3
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
-def apply_layer(
-    tar: Path | BinaryIO, target: Path, max_bytes: int = MAX_UNPACKED, digests: bool = False
-) -> dict[str, str] | None:
+def apply_layer(tar: Path | BinaryIO, target: Path, max_bytes: int = MAX_UNPACKED) -> None:
     """Unpack `tar` (plain, gzip or zstd) into `target`; on any error `target` is removed.
 
-    A tar larger than `max_bytes` once uncompressed is refused (InvalidInput). With
-    `digests`, answers the sha256 of each regular file's content by its path in `target`,
-    taken as the file was written.
+    A tar larger than `max_bytes` once uncompressed is refused (InvalidInput).
     """
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     try:
         if isinstance(tar, Path | str):
             with open(tar, "rb") as stream:
-                return _run_child(stream, target, max_bytes, digests)
-        return _run_child(tar, target, max_bytes, digests)
+                _run_child(stream, target, max_bytes)
+        else:
+            _run_child(tar, target, max_bytes)
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
         raise
 
 
-def _run_child(
-    stream: BinaryIO, target: Path, max_bytes: int, digests: bool
-) -> dict[str, str] | None:
+def _run_child(stream: BinaryIO, target: Path, max_bytes: int) -> None:
     env = {"PYTHONPATH": _PACKAGE_ROOT, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    argv = [sys.executable, "-m", "runtime.layers.untar", str(target.resolve()), str(max_bytes)]
-    with tempfile.TemporaryFile() as errors, tempfile.TemporaryFile() as output:
+    with tempfile.TemporaryFile() as errors:
         child = subprocess.Popen(
-            [*argv, "digests"] if digests else argv,
+            [sys.executable, "-m", "runtime.layers.untar", str(target.resolve()), str(max_bytes)],
             stdin=subprocess.PIPE,
-            stdout=output,
+            stdout=subprocess.DEVNULL,
             stderr=errors,
             env=env,
             cwd="/",
@@ -76,12 +69,8 @@ def _run_child(
             code = child.wait()
         errors.seek(0)
         message = errors.read().decode(errors="replace").strip()
-        if code == EXIT_REFUSED:
-            raise InvalidInput(f"refusing layer: {message}")
-        if code != 0:
-            last = message.splitlines()[-1] if message else f"exit status {code}"
-            raise RuntimeFailure(f"failed to apply layer: {last}")
-        if not digests:
-            return None
-        output.seek(0)
-        return json.load(output)
+    if code == EXIT_REFUSED:
+        raise InvalidInput(f"refusing layer: {message}")
+    if code != 0:
+        last = message.splitlines()[-1] if message else f"exit status {code}"
+        raise RuntimeFailure(f"failed to apply layer: {last}")

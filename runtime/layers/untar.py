@@ -7,8 +7,6 @@ anything else = an unexpected failure.
 """
 
 import errno
-import hashlib
-import json
 import os
 import shutil
 import stat
@@ -84,15 +82,12 @@ def set_xattrs(path: str, member: tarfile.TarInfo) -> None:
                 raise
 
 
-def write_file(path: str, tar: tarfile.TarFile, member: tarfile.TarInfo, hasher=None) -> None:
-    """Write the member's content; `hasher` (a hashlib object) sees it on the way."""
+def write_file(path: str, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(path, flags, 0o600)
     try:
         source = tar.extractfile(member)
         while chunk := source.read(_CHUNK):
-            if hasher is not None:
-                hasher.update(chunk)
             os.write(fd, chunk)
         os.fchown(fd, member.uid, member.gid)
         os.fchmod(fd, member.mode & 0o7777)
@@ -124,12 +119,8 @@ def hard_link(path: str, member: tarfile.TarInfo) -> None:
     os.link(source, path, follow_symlinks=False)
 
 
-def extract(stream: BinaryIO, digests: dict[str, str] | None = None) -> None:
-    """Unpack the tar on `stream` into the current root directory.
-
-    `digests`, when given, gets the sha256 of every regular file's content by its path,
-    hashed as it is written (a build context is hashed for the build cache in the same pass).
-    """
+def extract(stream: BinaryIO) -> None:
+    """Unpack the tar on `stream` into the current root directory."""
     dir_times: list[tuple[str, int]] = []
     with tarfile.open(fileobj=stream, mode="r|", errorlevel=2) as tar:
         for member in tar:
@@ -161,10 +152,6 @@ def extract(stream: BinaryIO, digests: dict[str, str] | None = None) -> None:
                 os.symlink(member.linkname, path)
             elif member.islnk():
                 hard_link(path, member)
-                if digests is not None:
-                    source = "/".join(clean_name(member.linkname, member.name))
-                    if source in digests:
-                        digests[path] = digests[source]
                 continue
             elif member.ischr() or member.isblk():
                 kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
@@ -172,10 +159,7 @@ def extract(stream: BinaryIO, digests: dict[str, str] | None = None) -> None:
             elif member.isfifo():
                 os.mkfifo(path, 0o600)
             elif member.isreg():
-                hasher = hashlib.sha256() if digests is not None else None
-                write_file(path, tar, member, hasher)
-                if hasher is not None:
-                    digests[path] = hasher.hexdigest()
+                write_file(path, tar, member)
             else:
                 raise Refused(f"{member.name!r}: unsupported tar entry type {member.type!r}")
 
@@ -207,23 +191,20 @@ class _Capped:
         return data
 
 
-def main(target: str, limit: int, with_digests: bool = False) -> int:
+def main(target: str, limit: int) -> int:
     os.umask(0)
     os.chroot(target)
     os.chdir("/")
-    digests: dict[str, str] | None = {} if with_digests else None
     try:
-        extract(_Capped(open_uncompressed(sys.stdin.buffer), limit), digests)
+        extract(_Capped(open_uncompressed(sys.stdin.buffer), limit))
     except Refused as err:
         sys.stderr.write(f"{err}\n")
         return EXIT_REFUSED
     except tarfile.TarError as err:
         sys.stderr.write(f"invalid layer tar: {err}\n")
         return EXIT_REFUSED
-    if digests is not None:
-        json.dump(digests, sys.stdout)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], int(sys.argv[2]), sys.argv[3:] == ["digests"]))
+    sys.exit(main(sys.argv[1], int(sys.argv[2])))

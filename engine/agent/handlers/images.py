@@ -104,17 +104,22 @@ async def handle_build(ctx: StreamContext) -> None:
     paths = node_paths()
     workdir = await asyncio.to_thread(tempfile.mkdtemp, prefix="build-", dir=paths.tmp)
     try:
-        context = Path(workdir) / "context"
         reader = io.BufferedReader(_InputReader(ctx, asyncio.get_running_loop()), CONTEXT_READ)
         try:
-            digests = await asyncio.to_thread(build_context.prepare, reader, context, ctx.args)
+            context = await asyncio.to_thread(
+                build_context.receive_context,
+                reader,
+                Path(workdir),
+                ctx.args,
+                ctx.args["max_bytes"],
+            )
         except RuntimeFailure as e:
             await ctx.end(await _error_line(ctx, str(e)))
             return
         options = builder.BuildOptions(**ctx.args["options"])
         networks = network_manager(paths)
         result = await _json_lines(
-            ctx, lambda: builder.Builder(paths, context, options, networks, digests).run()
+            ctx, lambda: builder.Builder(paths, context, options, networks).run()
         )
         # The client has its answer before the context is removed: removing 100 MB of
         # files just written took up to 2 s here, as long as the rest of a cached build.
