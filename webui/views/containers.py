@@ -16,9 +16,10 @@ from engine import tasks
 from engine.api.render import container_inspect
 from engine.errors import ApiError
 from engine.models import Container
-from engine.nodes import local_node, run_on_node
+from engine.nodes import run_on_node
 from engine.services import containers as svc
 from engine.services.access import visible_containers
+from engine.services.nodes import place_container
 from engine.streams.client import Stream, StreamError
 
 from ..access import actor_of, container_for, page
@@ -120,9 +121,9 @@ def run(request):
     if request.method == "POST" and form.is_valid():
         actor = actor_of(request.user)
         try:
-            c = svc.do_create_container(
-                actor, local_node(), form.create_body(), form.cleaned_data["name"]
-            )
+            body = form.create_body()
+            node = place_container(actor, body)
+            c = svc.do_create_container(actor, node, body, form.cleaned_data["name"])
             svc.do_start(c)
         except ApiError as e:
             form.add_error(None, e.message)
