@@ -27,7 +27,6 @@ from runtime.layers.compression import open_uncompressed
 
 DEFAULT_MAX_CONTEXT = 10 * 1024**3
 IGNORE_FILE = ".dockerignore"
-_MAX_LINKS = 40
 # What the spool is written in: a write per tar record would be a system call per 64 KiB.
 _SPOOL_BUFFER = 1 << 20
 _DOCKERFILE_LIMIT = 4 * 1024 * 1024
@@ -197,32 +196,8 @@ def apply_dockerignore(root: Path, keep: set[str]) -> None:
 
 def resolve_inside(root: Path, path: str) -> Path:
     """`path` with every symlink resolved as if `root` were `/`; never leaves `root`."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    resolved: list[str] = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = root.joinpath(*resolved, part)
-        try:
-            st = os.lstat(candidate)
-        except FileNotFoundError:
-            resolved.append(part)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            hops += 1
-            if hops > _MAX_LINKS:
-                raise InvalidInput(f"too many levels of symbolic links in {path}")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            continue
-        resolved.append(part)
-    return root.joinpath(*resolved)
+    tree = FileTree(root)
+    return tree.path(resolve(tree, path))
 
 
 def ignore_in_index(index: ContextIndex, rules: "IgnoreRules", keep: frozenset[str]) -> None:
