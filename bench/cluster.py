@@ -108,8 +108,9 @@ def main(argv: list[str] | None = None) -> int:
 
     n = args.containers
     print(f"{n} containers, docker run -d from {args.parallel} clients, {args.rounds} rounds:")
-    print(f"  spread over 3 nodes: median {statistics.median(spread):.1f}s  {spread}")
-    print(f"  all on one node:     median {statistics.median(single):.1f}s  {single}")
+    for label, rounds in (("spread over 3 nodes", spread), ("all on one node", single)):
+        each = ", ".join(f"{s:.1f}" for s in rounds)
+        print(f"  {label:20} median {statistics.median(rounds):.1f}s  (rounds: {each})")
     print("Resident memory of a joined node's processes (median of 5 reads):")
     total = 0.0
     for name in ("launcher", "worker", "agent"):
