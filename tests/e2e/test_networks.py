@@ -359,7 +359,7 @@ def own_state(prefix: str) -> dict:
         )
         routes = sorted(
             (ours[r.get("oif")], str(r.get("dst")), r["dst_len"])
-            for r in ipr.get_routes(family=2)
+            for r in ipr.get_routes(family=0)
             if r.get("oif") in ours
         )
     netns = sorted(n for n in os.listdir("/run/netns") if n.startswith(prefix))
@@ -373,16 +373,32 @@ def own_state(prefix: str) -> dict:
 
 
 def nft_table(prefix: str) -> list:
-    out = subprocess.run(
-        ["nft", "-j", "list", "table", "ip", prefix], capture_output=True, text=True
-    )
-    items = json.loads(out.stdout)["nftables"] if out.returncode == 0 else []
+    """The platform's ip and ip6 tables."""
+    items = []
+    for family in ("ip", "ip6"):
+        out = subprocess.run(
+            ["nft", "-j", "list", "table", family, prefix], capture_output=True, text=True
+        )
+        items += json.loads(out.stdout)["nftables"] if out.returncode == 0 else []
     # Handles change each time the table is rebuilt; the rules are what matter.
     return [
         {kind: {k: v for k, v in body.items() if k != "handle"} for kind, body in item.items()}
         for item in items
         if "metainfo" not in item
     ]
+
+
+def proxies(prefix: str) -> list[int]:
+    """Pids of the platform's userland proxies (each names its prefix in its tag)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0") if proc.name.isdigit() else []
+        except OSError:
+            continue
+        if any(a.startswith(f"{prefix}:".encode()) for a in argv):
+            found.append(int(proc.name))
+    return found
 
 
 def test_the_agent_restores_rules_and_removes_orphans_at_start(platform):
@@ -413,15 +429,19 @@ def test_the_host_network_is_as_found_after_a_platform_stops(tmp_path):
     try:
         with ephemeral_platform(tmp_path / "root", run) as p:
             ok(p.docker("network", "create", "scratch"))
+            ok(p.docker("network", "create", "--ipv6", "--subnet", "fd5e:7c1a:9::/64", "dual"))
             ok(p.docker("run", "-d", "--network", "scratch", "-p", "80", "busybox", "sleep", "300"))
+            ok(p.docker("run", "-d", "--network", "dual", "-p", "80", "busybox", "sleep", "300"))
             ok(p.docker("run", "-d", "-p", "80", "busybox", "sleep", "300"))
             prefix = p.env["DOCKYARD_NETWORK_PREFIX"]
             assert own_state(prefix)["netns"] and own_state(prefix)["nft"]
+            assert proxies(prefix)
             leftovers = p.docker("ps", "-aq").stdout.split()
             p.docker("rm", "-f", *leftovers)
     finally:
         subprocess.run(["rm", "-rf", str(run)], check=False)
     assert own_state(prefix) == {"links": [], "addrs": [], "routes": [], "netns": [], "nft": []}
+    assert proxies(prefix) == []
     assert Path("/proc/sys/net/ipv4/ip_forward").read_text() == forward
 
 

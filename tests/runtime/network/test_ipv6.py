@@ -5,6 +5,8 @@ import ipaddress
 import os
 import secrets
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,8 @@ C = "c" * 64
 
 def _ula() -> str:
     """A unique local /64 of the test's own (fd00::/64 is often the host's)."""
-    return f"fd{secrets.randbelow(255) + 1:02x}:{secrets.token_hex(2)}:{secrets.token_hex(2)}::/64"
+    text = f"fd{secrets.randbelow(255) + 1:02x}:{secrets.token_hex(2)}:{secrets.token_hex(2)}::/64"
+    return str(ipaddress.IPv6Network(text))
 
 
 def _get(host: str, port: int) -> str | None:
@@ -187,3 +190,35 @@ def test_a_container_without_ipv6_answers_ipv6_clients_through_the_proxy(network
     network.unpublish(C)
     assert _proxies(network, C) == []
     assert _get("::1", bound.host_port) is None
+
+
+_UDP_ECHO = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 53))
+print("ready", flush=True)
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(data.upper(), peer)
+"""
+
+
+def test_udp_on_ipv6_loopback_reaches_the_container_through_the_proxy(network):
+    network.ensure_default()
+    c = network.create_netns(C)
+    network.connect(C, "bridge", hostname="dns")
+    (bound,) = network.publish(C, [PortBinding("0.0.0.0", 0, 53, "udp")])
+    server = subprocess.Popen(
+        ["nsenter", f"--net={c}", sys.executable, "-c", _UDP_ECHO],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout.readline().strip() == "ready"
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as client:
+            client.settimeout(3)
+            client.sendto(b"query", ("::1", bound.host_port))
+            assert client.recvfrom(2048)[0] == b"QUERY"
+    finally:
+        server.kill()
+        server.wait()
