@@ -2,10 +2,11 @@
 
 A node's worker and agent read and write the engine's tables (containers, networks, volumes,
 images of their node) and speak Celery over Redis; they need nothing of the registry, the
-accounts or the sessions. So its role may use the engine's tables and the audit log, read the
-user rows containers point to, and nothing else; its Redis user may use its own queue, the
-results and channel-layer keys, and no admin or dangerous command (no KEYS, no FLUSHALL, no
-CONFIG, no ACL). Revoking drops both and ends their open connections.
+accounts or the sessions. So its role may use the engine's tables but the join tokens, and
+the audit log, read the user rows containers point to, and nothing else; row-level security
+keeps it to its own node's containers, images, networks and volumes. Its Redis user may use
+its own queue, the results and channel-layer keys, and no admin or dangerous command (no
+KEYS, no FLUSHALL, no CONFIG, no ACL). Revoking drops both and ends their open connections.
 """
 
 import secrets
@@ -19,6 +20,11 @@ from django.db import connection
 # A node reads these to know who owns what, never the password hashes beside them.
 _USER_COLUMNS = "id, username, is_superuser, is_staff, is_active, first_name, last_name, email"
 _ENGINE_TABLE_PREFIXES = ("engine_", "webui_audit")
+# Join tokens are the control plane's: a node that could write one could let in other hosts.
+_CONTROL_ONLY = ("engine_jointoken",)
+# Rows a node sees and changes only on itself (row-level security, for members of NODES_ROLE).
+_OWN_ROWS = ("engine_image", "engine_container", "engine_network", "engine_volume")
+NODES_ROLE = "dockyard_nodes"
 # kombu keeps a queue's priority levels in keys named "<queue>\x06\x16<n>".
 _PRIORITY_SEP = "\x06\x16"
 
@@ -75,12 +81,35 @@ def _grant_database(node: str, password: str, host: str) -> str:
             [[f"{p}%" for p in _ENGINE_TABLE_PREFIXES]],
         )
         for (table,) in cur.fetchall():
-            cur.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO "{role}"')
+            if table not in _CONTROL_ONLY:
+                cur.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO "{role}"')
+        _ensure_row_policies(cur)
+        cur.execute(f'GRANT "{NODES_ROLE}" TO "{role}"')
         cur.execute(f'GRANT SELECT ({_USER_COLUMNS}) ON auth_user TO "{role}"')
         cur.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
         cur.execute(f'GRANT CONNECT ON DATABASE "{db["NAME"]}" TO "{role}"')
     port = db["PORT"] or 5432
     return f"postgresql://{role}:{quote(password, safe='')}@{host}:{port}/{db['NAME']}"
+
+
+def _ensure_row_policies(cur) -> None:
+    """A node role sees its own Node row only, and the containers, images, networks and
+    volumes of that node only; the platform's own role owns the tables and is not bound."""
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [NODES_ROLE])
+    if cur.fetchone() is None:
+        cur.execute(f'CREATE ROLE "{NODES_ROLE}" NOLOGIN')
+    own = "'dockyard_node_' || replace(name, '-', '_') = current_user"
+    policies = {"engine_node": own}
+    policies.update({table: "node_id IN (SELECT id FROM engine_node)" for table in _OWN_ROWS})
+    for table, condition in policies.items():
+        cur.execute(
+            "SELECT 1 FROM pg_policies WHERE tablename = %s AND policyname = 'own_node'", [table]
+        )
+        if cur.fetchone() is None:
+            cur.execute(f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY')
+            cur.execute(
+                f'CREATE POLICY own_node ON "{table}" TO "{NODES_ROLE}" USING ({condition})'
+            )
 
 
 def _revoke_database(node: str) -> None:

@@ -214,14 +214,31 @@ def test_a_killed_node_is_down_then_rejoins_without_duplicates(cluster):
 
 
 def test_a_nodes_credentials_reach_only_what_a_node_needs(cluster):
+    mine, other = cluster.nodes[1], cluster.nodes[0]
+    ok(cluster, "run", "-d", "--name", "victim", "--label", f"dockyard.node={other.name}",
+       "busybox", "sleep", "600")  # fmt: skip
+    try:
+        _probe_credentials(cluster, mine, other)
+        assert ok(cluster, "inspect", "-f", "{{.State.Status}}", "victim") == "running"
+    finally:
+        docker(cluster, "rm", "-f", "victim")
+
+
+def _probe_credentials(cluster, mine, other) -> None:
     import psycopg
     import redis
 
-    mine, other = cluster.nodes[1], cluster.nodes[0]
     grant = json.loads((mine.root / "node.json").read_text())
     with psycopg.connect(grant["DatabaseURL"], autocommit=True) as db:
         assert db.execute("SELECT count(*) FROM engine_container").fetchone()[0] >= 0
+        # Its own node's rows only: another node's containers are neither seen nor changed.
+        theirs = db.execute("SELECT id FROM engine_node WHERE name = %s", [other.name])
+        assert theirs.fetchone() is None
+        assert db.execute("SELECT count(*) FROM engine_node").fetchone()[0] == 1
+        changed = db.execute("UPDATE engine_container SET status = 'dead' WHERE name = 'victim'")
+        assert changed.rowcount == 0
         for query in (
+            "SELECT secret_hash FROM engine_jointoken",
             "SELECT password FROM auth_user",
             "SELECT secret_hash FROM accounts_accesstoken",
             "SELECT session_data FROM django_session",
