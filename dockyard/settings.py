@@ -219,6 +219,9 @@ CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("DOCKYARD_TASKS_EAGER", False)
+# Tasks carry no priority; one list per queue (kombu's default keeps four, named with control
+# characters) lets a joined node's Redis user be granted exactly its own queue's key.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"priority_steps": [0]}
 
 CHANNEL_LAYERS = {
     "default": {

@@ -158,6 +158,7 @@ class Cluster:
     control: Ephemeral
     url: str
     nodes: list[SimulatedNode]
+    platform: Platform
 
     def join_token(self) -> str:
         return self.control.manage("join_token", "--url", self.url).split("TOKEN=")[1].strip()
@@ -264,7 +265,7 @@ def simulated_cluster(
                     address=address,
                 )
             )
-        yield Cluster(control=control, url=url, nodes=made)
+        yield Cluster(control=control, url=url, nodes=made, platform=platform)
     finally:
         for node in made:
             node.clean()

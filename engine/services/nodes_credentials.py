@@ -25,8 +25,6 @@ _CONTROL_ONLY = ("engine_jointoken",)
 # Rows a node sees and changes only on itself (row-level security, for members of NODES_ROLE).
 _OWN_ROWS = ("engine_image", "engine_container", "engine_network", "engine_volume")
 NODES_ROLE = "dockyard_nodes"
-# kombu keeps a queue's priority levels in keys named "<queue>\x06\x16<n>".
-_PRIORITY_SEP = "\x06\x16"
 
 
 @dataclass(frozen=True)
@@ -144,8 +142,8 @@ def _grant_redis(node: str, password: str) -> None:
             reset=True,
             passwords=[f"+{password}"],
             keys=[
+                # Exactly its queue: one list per queue (CELERY_BROKER_TRANSPORT_OPTIONS).
                 queue,
-                f"{queue}{_PRIORITY_SEP}*",
                 "_kombu.*",
                 # The worker's remote-control queue (pidbox), named after its node name.
                 f"{node}@*",

@@ -5,6 +5,7 @@ CLI against the control plane's socket."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -258,6 +259,20 @@ def _probe_credentials(cluster, mine, other) -> None:
             client.acl_list()
     finally:
         client.close()
+
+
+def test_nodes_keep_their_redis_users_when_the_control_planes_redis_restarts(cluster):
+    node = cluster.nodes[1]
+    before = cluster.platform.restarts.get("redis", 0)
+    os.kill(cluster.platform.pid("redis"), signal.SIGKILL)
+    wait_for(lambda: cluster.platform.restarts.get("redis", 0) > before, 20, "redis restarted")
+
+    def runs_there() -> bool:
+        done = docker(cluster, "run", "--rm", "--label", f"dockyard.node={node.name}",
+                      "busybox", "echo", "still here", timeout=30)  # fmt: skip
+        return done.returncode == 0 and done.stdout.strip() == "still here"
+
+    wait_for(runs_there, 90, "a container on the node after Redis restarted")
 
 
 def test_a_revoked_node_is_refused(cluster):
