@@ -122,6 +122,7 @@ def attach(
             ip6=address6,
             prefixlen6=prefixlen6,
             default_gateway6=route6,
+            mtu=net.mtu,
         )
     except Exception:
         links.delete_link(host_ifname)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from runtime.errors import RuntimeFailure
 
 FAMILIES = ("ip", "ip6")
+# IANA's VXLAN port, on which spanning networks' tunnels (runtime.overlay) listen.
+VXLAN_PORT = 4789
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,35 @@ class Firewall:
             "add": {"rule": {"family": family, "table": self.table, "chain": chain, "expr": expr}}
         }
 
-    def ruleset(self, bridges: Iterable[BridgeRules], forwards: Iterable[Forward]) -> list[dict]:
+    def ruleset(
+        self,
+        bridges: Iterable[BridgeRules],
+        forwards: Iterable[Forward],
+        tunnel_peers: Iterable[str] | None = None,
+    ) -> list[dict]:
+        """`tunnel_peers`: the other nodes' addresses while a network spans nodes (None while
+        none does)."""
         bridges, forwards = list(bridges), list(forwards)
         v4 = [f for f in forwards if ":" not in f.ip]
         v6 = [f for f in forwards if ":" in f.ip]
-        return self._family("ip", bridges, v4) + self._family("ip6", bridges, v6)
+        cmds = self._family("ip", bridges, v4) + self._family("ip6", bridges, v6)
+        if tunnel_peers is not None:
+            cmds += self._tunnel_guard(sorted(set(tunnel_peers)))
+        return cmds
+
+    def _tunnel_guard(self, peers: list[str]) -> list[dict]:
+        """VXLAN carries neither encryption nor authentication: a frame that reaches the port
+        lands on the network's bridge as if a container there had sent it. Only the cluster's
+        nodes may send to it (and tunnels run over IPv4 alone)."""
+        cmds = []
+        for family in FAMILIES:
+            cmds.append(self._chain(family, "tunnel", "input", "filter", 0))
+            vxlan = _match({"payload": {"protocol": "udp", "field": "dport"}}, VXLAN_PORT)
+            expr = [vxlan]
+            if family == "ip" and peers:
+                expr.append(_match(_ip("saddr"), {"set": peers}, op="!="))
+            cmds.append(self._rule("tunnel", *expr, {"drop": None}, family=family))
+        return cmds
 
     def _family(self, family: str, bridges: list[BridgeRules], forwards: list[Forward]) -> list:
         table = {"table": {"family": family, "name": self.table}}
@@ -208,8 +234,13 @@ class Firewall:
             self._rule("localnet", from_bridge, to_loopback, {"drop": None}),
         ]
 
-    def apply(self, bridges: Iterable[BridgeRules], forwards: Iterable[Forward]) -> None:
-        _run({"nftables": self.ruleset(bridges, forwards)})
+    def apply(
+        self,
+        bridges: Iterable[BridgeRules],
+        forwards: Iterable[Forward],
+        tunnel_peers: Iterable[str] | None = None,
+    ) -> None:
+        _run({"nftables": self.ruleset(bridges, forwards, tunnel_peers)})
 
     def remove(self) -> None:
         cmds = []

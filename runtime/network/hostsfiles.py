@@ -32,6 +32,11 @@ def refresh_hosts(snap: Snapshot, layout: Layout, net_id: str, *also: str) -> No
         for ep in rec["networks"]:
             if snap.networks.get(ep["network_id"], {}).get("name") == DEFAULT_NETWORK:
                 continue
+            # Containers of the network on other nodes (a spanning network).
+            extra += [
+                tuple(pair)
+                for pair in snap.networks.get(ep["network_id"], {}).get("remote_hosts", [])
+            ]
             for peer_id, peer in snap.endpoints.items():
                 if peer_id == cid:
                     continue

@@ -146,12 +146,16 @@ def attach_veth(
     ip6: str = "",
     prefixlen6: int = 0,
     default_gateway6: str | None = None,
+    mtu: int = 0,
 ) -> str:
     """Plug a new veth pair into `bridge` and the namespace; returns the container end's MAC
-    (`mac` when one is asked for, else the kernel's)."""
+    (`mac` when one is asked for, else the kernel's). `mtu` 0 is the kernel's default."""
     with IPRoute() as ipr:
         delete_link(host_ifname)
-        ipr.link("add", ifname=host_ifname, kind="veth", peer={"ifname": temp_peer})
+        sized = {"mtu": mtu} if mtu else {}
+        ipr.link(
+            "add", ifname=host_ifname, kind="veth", peer={"ifname": temp_peer, **sized}, **sized
+        )
         host_index = ipr.link_lookup(ifname=host_ifname)[0]
         peer_index = ipr.link_lookup(ifname=temp_peer)[0]
         bridge_index = ipr.link_lookup(ifname=bridge)[0]
@@ -188,3 +192,13 @@ def set_default_route(ns_path: str, gateway: str) -> None:
 def has_default_route(ns_path: str, family: int = socket.AF_INET) -> bool:
     with in_netns(ns_path) as ns:
         return any(r["dst_len"] == 0 for r in ns.get_routes(family=family, table=254))
+
+
+def set_veth_mtu(host_ifname: str, ns_path: str, ifname: str, mtu: int) -> None:
+    """Both ends of an endpoint's veth to `mtu` (a network that starts to span nodes)."""
+    with IPRoute() as ipr:
+        for index in ipr.link_lookup(ifname=host_ifname):
+            ipr.link("set", index=index, mtu=mtu)
+    with in_netns(ns_path) as ns:
+        for index in ns.link_lookup(ifname=ifname):
+            ns.link("set", index=index, mtu=mtu)

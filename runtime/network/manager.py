@@ -23,6 +23,7 @@ from runtime.network import (
     links,
     ports,
     proxies,
+    spans,
     subnets,
 )
 from runtime.network.firewall import BridgeRules, Firewall
@@ -139,7 +140,24 @@ class NetworkManager:
             del snap.networks[net.id]
             snap.ipam.pop(net.id, None)
             self._apply(snap)
+            spans.remove_tunnel(self.layout, net.id)
             links.delete_link(net.bridge)
+
+    def span_network(
+        self,
+        net: NetworkConfig,
+        local: str,
+        peers: Sequence[str],
+        remote_hosts: Sequence[Sequence[str]] = (),
+    ) -> NetworkConfig:
+        """Take the spanning network `net` (same id, subnet and VNI on every node) here, its
+        tunnel from `local` to the `peers` (none: no tunnel), and `remote_hosts`, the (names,
+        address) pairs of its containers on other nodes, into its members' hosts files."""
+        with self.state.locked() as snap:
+            spans.take_definition(snap, self.layout, net, local, peers, remote_hosts)
+            self._apply(snap)
+            hostsfiles.refresh_hosts(snap, self.layout, net.id)
+            return NetworkConfig.from_dict(snap.networks[net.id])
 
     def list_networks(self) -> list[NetworkConfig]:
         snap = self.state.read()
@@ -328,6 +346,7 @@ class NetworkManager:
             subnet = ipaddress.IPv4Network(net.subnet)
             prefixlen6 = ipaddress.IPv6Network(net.subnet6).prefixlen if net.ipv6 else 0
             links.ensure_bridge(net.bridge, net.gateway, subnet.prefixlen, net.gateway6, prefixlen6)
+        spans.apply_tunnels(snap, self.layout)
         self._apply_firewall(snap)
 
     def _apply_firewall(self, snap: Snapshot) -> None:
@@ -337,4 +356,4 @@ class NetworkManager:
             BridgeRules(n["bridge"], n["subnet"], n["internal"], n.get("subnet6", ""))
             for n in snap.networks.values()
         ]
-        self.firewall.apply(bridges, ports.forwards(snap))
+        self.firewall.apply(bridges, ports.forwards(snap), spans.tunnel_peers(snap))

@@ -19,6 +19,15 @@ class NetworkConfig:
     # Dual stack (Docker's --ipv6): the IPv6 subnet and its gateway; "" for IPv4 only.
     subnet6: str = ""
     gateway6: str = ""
+    # Spanning nodes (runtime.overlay): the network's VNI (0: this node's alone), the address
+    # this node's tunnel sends from ("" while no other node has the network), the other
+    # nodes' addresses, and (names, address) pairs of their containers for the hosts files.
+    vni: int = 0
+    tunnel_local: str = ""
+    tunnel_peers: list[str] = field(default_factory=list)
+    remote_hosts: list[list[str]] = field(default_factory=list)
+    # The MTU of the bridge and its veths: 0 for the kernel's default, less under a tunnel.
+    mtu: int = 0
 
     @property
     def ipv6(self) -> bool:
