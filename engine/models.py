@@ -207,6 +207,9 @@ class Network(models.Model):
     internal = models.BooleanField(default=False)
     labels = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField()
+    # A network made in a cluster spans nodes over VXLAN with this identifier (see
+    # engine.services.networks.spans); null for a network of its node alone.
+    vni = models.PositiveIntegerField(null=True, blank=True, unique=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["node", "name"], name="unique_network_name")]

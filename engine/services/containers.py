@@ -21,10 +21,14 @@ from .images import resolve_image
 from .links import check_links, follow_rename, link_hosts, links_env, links_of
 from .networks import (
     NetworkChoice,
+    announce,
+    announce_network,
     choose_networks,
+    join,
     network_plan,
     record_network,
     save_attachments,
+    spanning,
 )
 
 _NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -185,6 +189,7 @@ def do_start(c: Container, by_policy: bool = False) -> Container:
     if c.status == Container.Status.RUNNING:
         raise NotModifiedStart()
     links = links_of(c)
+    join(c)
     plan = network_plan(c)
     if links:
         plan["extra_hosts"] = [*plan.get("extra_hosts", []), *link_hosts(links)]
@@ -206,6 +211,7 @@ def do_start(c: Container, by_policy: bool = False) -> Container:
         c.save(update_fields=[*STATE_FIELDS, *started])
         record_network(c, result["network"])
         emit(c, "start", log_offset=str(result["log_offset"]), start=str(c.start_count))
+    announce(c)
     return c
 
 
@@ -229,6 +235,7 @@ def do_stop(c: Container, timeout: int | None = None, signal: str | None = None)
     t = _stop_timeout(c, timeout)
     state = run_on_node(c.node, tasks.stop_container, c.id, t, signal, timeout=t + 30)
     record_exit(c, state)
+    announce(c)
     return True
 
 
@@ -290,10 +297,13 @@ def do_remove(c: Container, force: bool = False, remove_volumes: bool = False) -
         )
     run_on_node(c.node, tasks.remove_container, c.id, force)
     used = [m["Name"] for m in c.mounts or [] if m.get("Type") == "volume"]
+    nets = spanning(c)
     with transaction.atomic():
         deleted, _ = Container.objects.filter(id=c.id).delete()
         if deleted:
             emit(c, "destroy")
+    for net in nets:
+        announce_network(net)
     if remove_volumes:
         volumes.remove_anonymous(c.id, c.node, used)
 

@@ -6,4 +6,5 @@ from .containers import *  # noqa: F403
 from .distribution import *  # noqa: F403
 from .images import *  # noqa: F403
 from .networks import *  # noqa: F403
+from .spans import *  # noqa: F403
 from .volumes import *  # noqa: F403

@@ -26,6 +26,7 @@ from .definitions import (
     visible_networks,
 )
 from .ports import port_requests
+from .spans import announce, announce_network, join, spanning
 
 __all__ = [
     "BUILTIN_DRIVERS",
@@ -35,6 +36,8 @@ __all__ = [
     "Attach",
     "NetworkChoice",
     "NetworkSpec",
+    "announce",
+    "announce_network",
     "choose_networks",
     "default_network",
     "do_connect",
@@ -42,12 +45,14 @@ __all__ = [
     "do_disconnect",
     "do_prune_networks",
     "do_remove_network",
+    "join",
     "mode_of",
     "network_plan",
     "port_requests",
     "record_network",
     "resolve_network",
     "save_attachments",
+    "spanning",
     "sync_networks",
     "visible_networks",
 ]

@@ -18,6 +18,7 @@ from ...errors import BadRequest, Conflict, NotFound
 from ...models import Container, Network, NetworkAttachment, Node, PublishedPort
 from ...nodes import run_on_node
 from ..access import Actor
+from . import spans
 from .definitions import DEFAULT, HOST, NONE, emit, resolve_network
 from .ports import port_requests
 
@@ -183,7 +184,8 @@ def network_plan(c: Container) -> dict:
         "networks": [
             {
                 "id": a.network_id,
-                "ip": a.requested_ip,
+                # A spanning network's address was decided by the control plane (see spans).
+                "ip": a.requested_ip or (a.ip if a.network.vni is not None else ""),
                 "ip6": a.requested_ip6,
                 "aliases": [] if a.network.builtin else [c.name, *a.aliases],
             }
@@ -251,12 +253,18 @@ def do_connect(c: Container, net: Network, aliases: list[str], ip: str, ip6: str
     )
     endpoint = None
     if c.running:
+        given = ip
+        if net.vni is not None:
+            if not given:
+                with transaction.atomic():
+                    given = spans.free_address(net)
+            spans.sync(net, also=c.node)
         endpoint = run_on_node(
             c.node,
             tasks.connect_container,
             c.id,
             net.id,
-            ip or None,
+            given or None,
             [c.name, *wanted.aliases],
             c.config.get("Hostname") or c.id[:12],
             ip6 or None,
@@ -279,6 +287,8 @@ def do_connect(c: Container, net: Network, aliases: list[str], ip: str, ip6: str
             a.gateway6 = endpoint.get("gateway6") or ""
             a.save()
         emit(net, "connect", container=c.id)
+    if endpoint:
+        spans.announce_network(net)
 
 
 def do_disconnect(c: Container, net: Network) -> None:
@@ -292,3 +302,4 @@ def do_disconnect(c: Container, net: Network) -> None:
     with transaction.atomic():
         a.delete()
         emit(net, "disconnect", container=c.id)
+    spans.announce_network(net)

@@ -1,8 +1,9 @@
 """Networks as objects users own: who sees which, create, remove, prune, and the node's
 networks mirrored in the ORM.
 
-Networks live on a node (Docker's `local` scope). `bridge`, `host` and `none` are pre-defined;
-`bridge` is the runtime's default network, made on first use.
+Networks live on a node (Docker's `local` scope), but for a user network made in a cluster,
+which spans nodes (see spans). `bridge`, `host` and `none` are pre-defined; `bridge` is the
+runtime's default network, made on first use.
 """
 
 import hashlib
@@ -19,6 +20,7 @@ from ...events import make_event, publish
 from ...models import Network, Node
 from ...nodes import run_on_node
 from ..access import Actor, teammates
+from . import spans
 
 DEFAULT = "bridge"
 HOST = "host"
@@ -44,7 +46,8 @@ def visible_networks(actor: Actor) -> QuerySet[Network]:
 
 def resolve_network(actor: Actor, node: Node, ref: str) -> Network:
     default_network(node)
-    qs = visible_networks(actor).filter(node=node)
+    # A spanning network is on every node (see spans).
+    qs = visible_networks(actor).filter(Q(node=node) | Q(vni__isnull=False))
     found = qs.filter(id=ref).first() or qs.filter(name=ref).first()
     if found is None and len(ref) >= 1:
         matches = list(qs.filter(id__startswith=ref)[:2])
@@ -93,10 +96,13 @@ def sync_networks(node: Node, configs: list[dict], complete: bool = False) -> No
                 },
             )
         for config in configs:
+            if config.get("vni"):
+                # A spanning network's row is the control plane's, whichever node reports it.
+                continue
             _upsert(node, config)
         if complete:
             ids = [c["id"] for c in configs]
-            gone = Network.objects.filter(node=node, driver=Network.Driver.BRIDGE)
+            gone = Network.objects.filter(node=node, driver=Network.Driver.BRIDGE, vni=None)
             gone.exclude(id__in=ids).filter(attachments__isnull=True).delete()
 
 
@@ -132,7 +138,8 @@ def do_create_network(actor: Actor, node: Node, spec: NetworkSpec) -> Network:
     its own addresses and routes: only administrators may overlap those or go beyond the
     private ranges, as only they may give a container the host's network."""
     default_network(node)
-    if Network.objects.filter(node=node, name=spec.name).exists():
+    same_name = Network.objects.filter(Q(node=node) | Q(vni__isnull=False), name=spec.name)
+    if same_name.exists():
         raise Conflict(f"network with name {spec.name} already exists")
     config = run_on_node(
         node,
@@ -155,6 +162,8 @@ def do_create_network(actor: Actor, node: Node, spec: NetworkSpec) -> Network:
     except IntegrityError:
         run_on_node(node, tasks.remove_network, config["id"])
         raise Conflict(f"network with name {spec.name} already exists") from None
+    if not spec.ipv6 and spans.in_cluster():
+        spans.give_vni(net)
     return net
 
 
@@ -168,6 +177,8 @@ def do_remove_network(actor: Actor, net: Network) -> None:
             f"error while removing network: network {net.name} has active endpoints ({names})"
         )
     run_on_node(net.node, tasks.remove_network, net.id)
+    if net.vni is not None:
+        spans.remove_everywhere(net)
     with transaction.atomic():
         net.delete()
         emit(net, "destroy")
