@@ -144,3 +144,43 @@ def test_a_node_without_peers_has_no_tunnel(nodes):
     assert made["tunnel_local"] == "" and made["vni"] == VNI
     assert not [n for n in a.links() if n.startswith(a.prefix + "x")]
     assert "4789" not in a.nft()
+
+
+def test_a_host_that_is_no_node_cannot_send_into_the_tunnel(nodes, tmp_path):
+    """mallory, on the nodes' network but no node, sends VXLAN with the network's VNI to a
+    node, as the container's neighbour on the network's subnet: the node drops it."""
+    a, b = nodes
+    ca = "a3" * 32
+    a.run("span", local=a.address, peers=[b.address], remote_hosts=[],
+          subnet=SUBNET, gateway=GATEWAY, vni=VNI)  # fmt: skip
+    a.run("connect", cid=ca, ip="10.252.7.10")
+    tag = a.prefix[:-1]
+    mallory = links.netns_path(f"{tag}m-node")
+    netns.create(f"{tag}m-node")
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=f"{tag}m0", kind="veth", peer={"ifname": f"{tag}m1"})
+        for end, ns in (("m0", a.netns), ("m1", mallory)):
+            with Path(ns).open("rb") as fd:
+                ipr.link("set", index=ipr.link_lookup(ifname=tag + end)[0], net_ns_fd=fd.fileno())
+    for end, ns, address in (("m0", a.netns, "10.250.9.1"), ("m1", mallory, "10.250.9.2")):
+        with links.in_netns(ns) as ipr:
+            for name in ("lo", tag + end):
+                index = ipr.link_lookup(ifname=name)[0]
+                ipr.link("set", index=index, state="up")
+                if name != "lo":
+                    ipr.addr("add", index=index, address=address, prefixlen=24)
+    with links.in_netns(mallory) as ipr:
+        ipr.link("add", ifname="evil", kind="vxlan", vxlan_id=VNI, vxlan_local="10.250.9.2",
+                 vxlan_port=4789, vxlan_learning=1)  # fmt: skip
+        index = ipr.link_lookup(ifname="evil")[0]
+        # To the node's tunnel address, as a node would send.
+        ipr.route("add", dst=f"{a.address}/32", gateway="10.250.9.1")
+        ipr.fdb("append", ifindex=index, lladdr="00:00:00:00:00:00", dst=a.address)
+        ipr.addr("add", index=index, address="10.252.7.99", prefixlen=24)
+        ipr.link("set", index=index, state="up")
+
+    assert not pings(mallory, "10.252.7.10")
+    # The firewall is what stops it: without the tunnel chain the same frames get through.
+    subprocess.run(["nsenter", f"--net={a.netns}", "nft", "flush", "chain", "ip", a.prefix,
+                    "tunnel"], check=True)  # fmt: skip
+    assert pings(mallory, "10.252.7.10")
