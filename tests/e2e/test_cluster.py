@@ -115,6 +115,9 @@ def test_run_logs_exec_cp_stop_on_a_remote_node(cluster, tmp_path):
         assert ok(cluster, "exec", "remote1", "cat", "/tmp/in.txt") == "copied in"
         ok(cluster, "cp", "remote1:/tmp/in.txt", str(tmp_path / "out.txt"))
         assert (tmp_path / "out.txt").read_text() == "copied in\n"
+        stats = ok(cluster, "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}",
+                   "remote1")  # fmt: skip
+        assert stats.startswith("remote1 ")
         ok(cluster, "stop", "-t", "1", "remote1")
         assert ok(cluster, "inspect", "-f", "{{.State.Status}}", "remote1") == "exited"
         # Attached, and removed by the node's agent when it exits.
@@ -123,6 +126,46 @@ def test_run_logs_exec_cp_stop_on_a_remote_node(cluster, tmp_path):
         assert ok(cluster, "ps", "-aq", "--filter", f"label={pinned}").split() == [cid[:12]]
     finally:
         docker(cluster, "rm", "-f", "remote1")
+
+
+USER_SETUP = """
+from django.contrib.auth.models import User
+from accounts.services import do_create_token
+user = User.objects.create_user("dev", password="dev-pw-1")
+print(do_create_token(user, "cli", ["read", "write"])[1])
+"""
+
+
+def test_a_user_over_tcp_runs_on_a_node_that_lacked_the_image(cluster, tmp_path):
+    """The node pulls busybox from the platform's registry with a short-lived read-only token
+    of the user; the user is no admin and sees only their own containers."""
+    secret = cluster.control.manage("shell", "-c", USER_SETUP).strip().splitlines()[-1]
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    (config / "config.json").write_text(
+        json.dumps({"HttpHeaders": {"Authorization": f"Bearer {secret}"}})
+    )
+    env = {**os.environ, "DOCKER_HOST": f"tcp://127.0.0.1:{cluster.control.env['DOCKYARD_PORT']}"}
+    env["DOCKER_CONFIG"] = str(config)
+    node = cluster.nodes[0]
+
+    def user_docker(*args):
+        return subprocess.run(
+            ["docker", *args], capture_output=True, text=True, timeout=120, env=env
+        )
+
+    done = user_docker("run", "--rm", "--label", f"dockyard.node={node.name}",
+                       "busybox", "echo", "from the user")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "from the user"
+    # The pull's token was revoked once the pull was done.
+    tokens = cluster.control.manage(
+        "shell", "-c",
+        "from accounts.models import AccessToken; "
+        "print(sorted((t.name, t.revoked) for t in AccessToken.objects.all()))",
+    )  # fmt: skip
+    assert f"('pull onto node {node.name}', True)" in tokens
+    assert f"('pull onto node {node.name}', False)" not in tokens
 
 
 def test_placement_by_load_then_by_constraint(cluster):
@@ -268,11 +311,17 @@ def test_nodes_keep_their_redis_users_when_the_control_planes_redis_restarts(clu
     wait_for(lambda: cluster.platform.restarts.get("redis", 0) > before, 20, "redis restarted")
 
     def runs_there() -> bool:
-        done = docker(cluster, "run", "--rm", "--label", f"dockyard.node={node.name}",
-                      "busybox", "echo", "still here", timeout=30)  # fmt: skip
-        return done.returncode == 0 and done.stdout.strip() == "still here"
+        docker(cluster, "rm", "-f", "after-redis")
+        done = docker(cluster, "run", "-d", "--name", "after-redis", "--label",
+                      f"dockyard.node={node.name}", "busybox", "echo", "still here")  # fmt: skip
+        return done.returncode == 0
 
-    wait_for(runs_there, 90, "a container on the node after Redis restarted")
+    try:
+        wait_for(runs_there, 90, "a container created on the node after Redis restarted")
+        wait_for(lambda: ok(cluster, "logs", "after-redis") == "still here", 20, "its output")
+        assert node_of(cluster, "after-redis") == node.name
+    finally:
+        docker(cluster, "rm", "-f", "after-redis")
 
 
 def test_a_revoked_node_is_refused(cluster):
