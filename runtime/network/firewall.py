@@ -88,21 +88,37 @@ class Firewall:
         v4 = [f for f in forwards if ":" not in f.ip]
         v6 = [f for f in forwards if ":" in f.ip]
         cmds = self._family("ip", bridges, v4) + self._family("ip6", bridges, v6)
-        if tunnel_peers is not None:
-            cmds += self._tunnel_guard(sorted(set(tunnel_peers)))
+        names = [b.bridge for b in bridges]
+        if tunnel_peers is not None or names:
+            cmds += self._tunnel_guard(names, tunnel_peers)
         return cmds
 
-    def _tunnel_guard(self, peers: list[str]) -> list[dict]:
+    @staticmethod
+    def _vxlan_from(names: list[str]) -> list[dict]:
+        return [
+            _match(_meta("iifname"), {"set": names}),
+            _match({"meta": {"key": "l4proto"}}, "udp"),
+            _match({"payload": {"protocol": "udp", "field": "dport"}}, VXLAN_PORT),
+        ]
+
+    def _tunnel_guard(self, names: list[str], peers: Iterable[str] | None) -> list[dict]:
         """VXLAN carries neither encryption nor authentication: a frame that reaches the port
         lands on the network's bridge as if a container there had sent it. Only the cluster's
-        nodes may send to it (and tunnels run over IPv4 alone)."""
+        nodes may send to it (and tunnels run over IPv4 alone), and no container, not even
+        to its own node."""
         cmds = []
         for family in FAMILIES:
             cmds.append(self._chain(family, "tunnel", "input", "filter", 0))
+            if names:
+                from_bridges = self._vxlan_from(names)
+                cmds.append(self._rule("tunnel", *from_bridges, {"drop": None}, family=family))
+            if peers is None:
+                continue
             vxlan = _match({"payload": {"protocol": "udp", "field": "dport"}}, VXLAN_PORT)
             expr = [vxlan]
-            if family == "ip" and peers:
-                expr.append(_match(_ip("saddr"), {"set": peers}, op="!="))
+            allowed = sorted(set(peers))
+            if family == "ip" and allowed:
+                expr.append(_match(_ip("saddr"), {"set": allowed}, op="!="))
             cmds.append(self._rule("tunnel", *expr, {"drop": None}, family=family))
         return cmds
 
@@ -141,6 +157,10 @@ class Firewall:
             cmds.append(rule("publish", *expr))
 
         names = [b.bridge for b in bridges]
+        if names:
+            # A container's VXLAN would leave masqueraded as its node, which the other nodes
+            # take tunnels from (see _tunnel_guard): it could write into any spanning network.
+            cmds.append(rule("forward", *self._vxlan_from(names), {"drop": None}))
         for b in bridges:
             subnet = b.subnet if family == "ip" else b.subnet6
             if family == "ip":

@@ -41,15 +41,25 @@ def _tunnel_rules(ruleset, family):
 def test_vxlan_is_dropped_unless_it_comes_from_a_node():
     bridges = [BridgeRules("dyxb1", "10.9.0.0/24", False)]
     ruleset = Firewall("dyx").ruleset(bridges, [], ["10.1.0.12", "10.1.0.11"])
-    (v4,) = _tunnel_rules(ruleset, "ip")
+    from_bridges, v4 = _tunnel_rules(ruleset, "ip")
+    assert '{"set": ["dyxb1"]}' in from_bridges
     assert '"right": 4789' in v4 and '"drop"' in v4
     assert '"op": "!=", "left": {"payload": {"protocol": "ip", "field": "saddr"}}' in v4
     assert '{"set": ["10.1.0.11", "10.1.0.12"]}' in v4
     # Tunnels run over IPv4 only: none comes in over IPv6.
-    (v6,) = _tunnel_rules(ruleset, "ip6")
+    _, v6 = _tunnel_rules(ruleset, "ip6")
     assert "saddr" not in v6 and '"drop"' in v6
 
 
-def test_no_tunnel_chain_while_no_network_spans_nodes():
+def test_containers_send_no_vxlan_even_where_no_network_spans_nodes():
     ruleset = Firewall("dyx").ruleset([BridgeRules("dyxb1", "10.9.0.0/24", False)], [])
-    assert not _tunnel_rules(ruleset, "ip")
+    (v4,) = _tunnel_rules(ruleset, "ip")
+    assert '{"set": ["dyxb1"]}' in v4 and '"right": 4789' in v4 and '"drop"' in v4
+    assert "saddr" not in v4
+    forward = [
+        json.dumps(c["add"]["rule"]["expr"])
+        for c in ruleset
+        if "rule" in c.get("add", {}) and c["add"]["rule"]["chain"] == "forward"
+    ]
+    # First, before any accept of the bridge's outbound traffic.
+    assert '"right": 4789' in forward[0] and '"drop"' in forward[0]

@@ -5,6 +5,7 @@ import json
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -143,7 +144,7 @@ def test_a_node_without_peers_has_no_tunnel(nodes):
                  subnet=SUBNET, gateway=GATEWAY, vni=VNI)  # fmt: skip
     assert made["tunnel_local"] == "" and made["vni"] == VNI
     assert not [n for n in a.links() if n.startswith(a.prefix + "x")]
-    assert "4789" not in a.nft()
+    assert "4789 ip saddr !=" not in a.nft()
 
 
 def test_a_host_that_is_no_node_cannot_send_into_the_tunnel(nodes, tmp_path):
@@ -184,3 +185,52 @@ def test_a_host_that_is_no_node_cannot_send_into_the_tunnel(nodes, tmp_path):
     subprocess.run(["nsenter", f"--net={a.netns}", "nft", "flush", "chain", "ip", a.prefix,
                     "tunnel"], check=True)  # fmt: skip
     assert pings(mallory, "10.252.7.10")
+
+
+# An ARP request for `target` from `sender`, in a VXLAN packet of the network's VNI.
+_SEND_VXLAN = """
+import ipaddress, socket, struct, sys
+node, vni, sender, target = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+mac = bytes.fromhex("020000000066")
+arp = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + ipaddress.IPv4Address(sender).packed
+arp += bytes(6) + ipaddress.IPv4Address(target).packed
+frame = b"\\xff" * 6 + mac + struct.pack("!H", 0x0806) + arp
+header = struct.pack("!II", 0x08000000, vni << 8)
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(header + frame, (node, 4789))
+"""
+
+
+def _send_vxlan(ns: str, node: str, sender: str) -> None:
+    subprocess.run(
+        ["nsenter", f"--net={ns}", sys.executable, "-c", _SEND_VXLAN, node, str(VNI), sender,
+         "10.252.7.10"],
+        check=True, timeout=15,
+    )  # fmt: skip
+
+
+def _neighbours(ns: str) -> set[str]:
+    with links.in_netns(ns) as ipr:
+        return {n.get("dst") for n in ipr.get_neighbours(family=2)}
+
+
+def test_a_container_cannot_send_into_another_nodes_tunnel(nodes):
+    """mallory's container on node b writes VXLAN to node a, which takes tunnels from b: its
+    packets would leave masqueraded as b. They never leave b."""
+    a, b = nodes
+    ca, cb = "a4" * 32, "b5" * 32
+    common = {"subnet": SUBNET, "gateway": GATEWAY, "vni": VNI, "remote_hosts": []}
+    a.run("span", local=a.address, peers=[b.address], **common)
+    b.run("span", local=b.address, peers=[a.address], **common)
+    a.run("connect", cid=ca, ip="10.252.7.10")
+    b.run("connect", cid=cb, ip="10.252.7.20")
+    ns_a = links.netns_path(f"{a.prefix}-{ca[:12]}")
+    ns_b = links.netns_path(f"{b.prefix}-{cb[:12]}")
+
+    _send_vxlan(ns_b, a.address, "10.252.7.66")
+    # The same packet from node b itself arrives; once it has, the container's would have too.
+    _send_vxlan(b.netns, a.address, "10.252.7.67")
+    deadline = time.monotonic() + 10
+    while "10.252.7.67" not in _neighbours(ns_a):
+        assert time.monotonic() < deadline, "the node's own VXLAN packet never arrived"
+        time.sleep(0.05)
+    assert "10.252.7.66" not in _neighbours(ns_a)
