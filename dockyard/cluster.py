@@ -75,9 +75,11 @@ def control_env(env: Mapping[str, str]) -> dict[str, str]:
     env.setdefault("DOCKYARD_PG_PORT", "5432")
     env.setdefault("DOCKYARD_CLUSTER_REDIS_PORT", "6379")
     env.setdefault("DOCKYARD_CLUSTER_LISTEN", "*")
-    if env.get("DATABASE_URL"):
+    # An environment resolved before (the launcher's own) already names the private one.
+    if env.get("DATABASE_URL") and not env.get("DOCKYARD_PRIVATE_DATABASE"):
         env["DOCKYARD_EXTERNAL_DATABASE"] = "1"
-    else:
+    elif not env.get("DATABASE_URL"):
+        env["DOCKYARD_PRIVATE_DATABASE"] = "1"
         socket_dir = quote(str(pg_dir(env) / "data"), safe="")
         env["DATABASE_URL"] = (
             f"postgresql://{DB_ADMIN}:{quote(passwords['database'], safe='')}@/{DB_NAME}"
@@ -173,7 +175,9 @@ def prepare_control(env: Mapping[str, str]) -> None:
         )
         if done.returncode != 0:
             raise PlatformError(f"manage.py {args[0]} failed:\n{done.stdout}{done.stderr}")
-        sys.stdout.write(done.stdout)
+        if args[0] != "migrate":
+            # The node's line and, the first time, the admin's generated password.
+            sys.stdout.write(done.stdout)
 
 
 def postgres_service(env: Mapping[str, str]) -> Service:
