@@ -582,6 +582,8 @@ def _print_banner(platform: Platform) -> None:
         print(f"  Admin login: {user} with {where}")
     if "gateway" in names:
         print(f"  Docker CLI: export DOCKER_HOST=unix://{env['DOCKYARD_ENGINE_SOCKET']}")
+    if cluster_enabled(env):
+        print("  Add a node: .venv/bin/python manage.py join_token (or the dashboard's Nodes page)")
     print("Press Ctrl-C to stop.", flush=True)
 
 
