@@ -38,10 +38,16 @@ def test_it_needs_no_image_from_docker_hub_but_its_base():
     assert "FROM debian:bookworm" in (SOURCE / "Dockerfile").read_text()
 
 
-def test_it_takes_the_run_dir_and_port_from_the_environment():
-    text = config(DOCKYARD_DEV_RUN_DIR="/tmp/dydev-elsewhere", DOCKYARD_DEV_PORT="18123")
+def test_it_takes_the_state_dir_run_dir_and_port_from_the_environment():
+    text = config(
+        DOCKYARD_DEV_STATE_DIR="/tmp/dydev-state",
+        DOCKYARD_DEV_RUN_DIR="/tmp/dydev-elsewhere",
+        DOCKYARD_DEV_PORT="18123",
+    )
     assert "/tmp/dydev-elsewhere:/run/dockyard" in text
     assert "/run/dockyard:/run/dockyard" not in text
+    assert "/tmp/dydev-state:/var/lib/dockyard" in text
+    assert "source: /tmp/dydev-state" in text
     assert "DOCKYARD_PORT: '18123'" in text
     assert "published: 18123" in text or "127.0.0.1:18123:18123" in text
 
