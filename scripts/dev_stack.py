@@ -258,8 +258,8 @@ def main(argv: list[str] | None = None) -> int:
                     run([*manage, "publish_base_images", SEED_IMAGE], env=env)
                 with timings.phase("seed acceptance script"):
                     status = run_seed(args.seed, stack_host, port, password, work)
-            except Exception as exc:
-                print(f"error: {exc}", file=sys.stderr)
+            except (Exception, KeyboardInterrupt) as exc:
+                print(f"error: {exc or 'interrupted'}", file=sys.stderr)
                 logs = [*compose, "logs", "--no-color", "--tail", "40"]
                 subprocess.run(logs, env=env, check=False, timeout=60)
             finally:
