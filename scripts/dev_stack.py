@@ -36,7 +36,7 @@ from pathlib import Path
 SOURCE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(SOURCE))
 
-from bench.docker_peer import docker_peer, mounts_under  # noqa: E402
+from bench.docker_peer import answers, docker_peer, mounts_under  # noqa: E402
 from runtime.cgroups import CGROUP_ROOT, container_cgroup  # noqa: E402
 from runtime.images.archive import save_archive  # noqa: E402
 from runtime.images.base import build_debian  # noqa: E402
@@ -122,21 +122,6 @@ def healthy(host: str, container: str) -> bool:
         check=False,
     )
     return done.stdout.strip() == "healthy"
-
-
-def running(host: str, container: str) -> bool:
-    done = subprocess.run(
-        ["docker", "-H", host, "inspect", "-f", "{{.State.Running}}", container],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return done.stdout.strip() == "true"
-
-
-def answers(docker_host: str) -> bool:
-    probe = ["docker", "-H", docker_host, "version"]
-    return subprocess.run(probe, capture_output=True, check=False, timeout=30).returncode == 0
 
 
 def remove_platform_containers(stack_host: str) -> list[str]:
@@ -248,9 +233,10 @@ def main(argv: list[str] | None = None) -> int:
                     run([*compose, "up", "-d"], env=env)
                     web = f"{project}_web_1"
                     wait_for("web", lambda: healthy(host, web), 300)
-                    for name in ("worker", "agent", "gateway"):
-                        container = f"{project}_{name}_1"
-                        wait_for(name, lambda c=container: running(host, c), 60)
+                    # What the launcher itself waits for: Celery's pidfile once every task
+                    # module is imported, the agent's mark once it has reconciled.
+                    wait_for("the worker", (run_dir / "worker.pid").exists, 120)
+                    wait_for("the agent", (run_dir / "agent.ready").exists, 120)
                     wait_for("the engine socket", lambda: answers(stack_host), 120)
                 with timings.phase("busybox built and published"):
                     manage = [*compose, "exec", "-T", "worker", "python", "manage.py"]
