@@ -1,5 +1,6 @@
 """Container use cases. Every change goes to the runtime first, then to the ORM."""
 
+import contextlib
 import re
 import secrets
 
@@ -9,7 +10,7 @@ from django.utils import timezone
 
 from .. import tasks
 from ..api.schemas import ContainerCreate, ContainerUpdate
-from ..errors import BadRequest, Conflict, NotFound
+from ..errors import ApiError, BadRequest, Conflict, NotFound
 from ..events import make_event, publish
 from ..models import Container, Node
 from ..nodes import run_on_node
@@ -188,15 +189,15 @@ def do_start(c: Container, by_policy: bool = False) -> Container:
         raise Conflict(f"cannot start a paused container {c.id[:12]}, try unpause instead")
     if c.status == Container.Status.RUNNING:
         raise NotModifiedStart()
-    links = links_of(c)
-    join(c)
-    plan = network_plan(c)
-    if links:
-        plan["extra_hosts"] = [*plan.get("extra_hosts", []), *link_hosts(links)]
-    if c.config.get("MacAddress") and plan.get("networks"):
-        plan["networks"][0]["mac"] = c.config["MacAddress"]
-    env = links_env(c, links) if links else None
-    result = run_on_node(c.node, tasks.start_container, c.id, plan, env)
+    try:
+        result = _start_on_node(c)
+    except ApiError:
+        if c.host_config.get("AutoRemove"):
+            # Docker removes a --rm container whose start failed: the CLI waits for that
+            # removal and would otherwise hang after printing the error.
+            with contextlib.suppress(ApiError):
+                do_remove(c, force=True, remove_volumes=True)
+        raise
     apply_state(c, result["state"])
     c.start_count += 1
     c.log_start_offset = result["log_offset"]
@@ -213,6 +214,18 @@ def do_start(c: Container, by_policy: bool = False) -> Container:
         emit(c, "start", log_offset=str(result["log_offset"]), start=str(c.start_count))
     announce(c)
     return c
+
+
+def _start_on_node(c: Container) -> dict:
+    links = links_of(c)
+    join(c)
+    plan = network_plan(c)
+    if links:
+        plan["extra_hosts"] = [*plan.get("extra_hosts", []), *link_hosts(links)]
+    if c.config.get("MacAddress") and plan.get("networks"):
+        plan["networks"][0]["mac"] = c.config["MacAddress"]
+    env = links_env(c, links) if links else None
+    return run_on_node(c.node, tasks.start_container, c.id, plan, env)
 
 
 class NotModifiedStart(Exception):

@@ -210,11 +210,14 @@ def test_network_connect_gives_a_running_container_the_ipv6_address_asked_for(pl
         endpoint = inspect(platform, "inspect", c)["NetworkSettings"]["Networks"][net]
         assert endpoint["GlobalIPv6Address"] == wanted
         assert wanted in ok(platform.docker("exec", c, "ip", "-6", "addr", "show", "eth1"))
-        # Refused at start (detached: a --rm container whose start fails is not removed yet).
+        # Refused at start; a --rm container whose start failed is removed, as Docker does,
+        # so the CLI waiting for that removal returns.
         for address, said in ((wanted, "already in use"), ("2001:db8::1", "is not in the subnet")):
             other = name()
             made["containers"].append(other)
             run = platform.docker(
-                "run", "-d", "--name", other, "--network", net, "--ip6", address, "busybox", "true"
-            )
+                "run", "--rm", "--name", other, "--network", net, "--ip6", address, "busybox",
+                "true", timeout=30,
+            )  # fmt: skip
             assert run.returncode != 0 and said in run.stderr
+            assert other not in platform.docker("ps", "-a", "--format", "{{.Names}}").stdout
