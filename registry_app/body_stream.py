@@ -12,6 +12,8 @@ import re
 
 from django.core.exceptions import RequestAborted
 
+from platformkit.asgi_bodies import receive_for_django
+
 SCOPE_KEY = "dockyard.body"
 _UPLOAD_PATH = re.compile(r"/v2/.+/blobs/uploads/.*")
 _UPLOAD_METHODS = ("POST", "PATCH", "PUT")
@@ -72,19 +74,11 @@ def streaming_uploads(app):
         ):
             return await app(scope, receive, send)
         body = StreamedBody(receive, asyncio.get_running_loop())
-        handed_empty_body = False
-
-        async def receive_for_django():
-            nonlocal handed_empty_body
-            if not handed_empty_body:
-                handed_empty_body = True
-                return {"type": "http.request", "body": b"", "more_body": False}
-            await body.over.wait()
-            return await receive()
-
         pump = asyncio.create_task(body.pump())
         try:
-            return await app({**scope, SCOPE_KEY: body}, receive_for_django, send)
+            return await app(
+                {**scope, SCOPE_KEY: body}, receive_for_django(receive, body.over), send
+            )
         finally:
             pump.cancel()
 

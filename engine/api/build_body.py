@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 
 from django.core.exceptions import RequestAborted
 
+from platformkit.asgi_bodies import receive_for_django
+
 SCOPE_KEY = "dockyard.build_body"
 BUILD_PATH = re.compile(r"(?:/v[0-9.]+)?/build")
 
@@ -55,17 +57,7 @@ def streamed_build_bodies(app):
         ):
             return await app(scope, receive, send)
         body = StreamedBody(receive)
-        handed_empty_body = False
-
-        async def receive_for_django():
-            nonlocal handed_empty_body
-            if not handed_empty_body:
-                handed_empty_body = True
-                return {"type": "http.request", "body": b"", "more_body": False}
-            await body.over.wait()
-            return await receive()
-
-        return await app({**scope, SCOPE_KEY: body}, receive_for_django, send)
+        return await app({**scope, SCOPE_KEY: body}, receive_for_django(receive, body.over), send)
 
     return wrapped
 
