@@ -1,14 +1,10 @@
 """Dual-stack user networks through the docker CLI and docker-py: addresses, names, ports."""
 
 import contextlib
-import http.client
 import ipaddress
 import json
 import secrets
 import socket
-import subprocess
-import time
-import uuid
 from pathlib import Path
 
 import docker
@@ -17,38 +13,14 @@ from docker.types import IPAMConfig, IPAMPool
 from pyroute2 import IPRoute
 
 from dockyard.ephemeral import free_port
+from tests.e2e.test_networks import get, name, ok
 
 pytestmark = [pytest.mark.e2e, pytest.mark.privileged]
-
-
-def name() -> str:
-    return f"n{uuid.uuid4().hex[:8]}"
-
-
-def ok(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def doc_subnet() -> ipaddress.IPv6Network:
     """A /64 of the documentation range of the test's own."""
     return ipaddress.IPv6Network(f"2001:db8:{secrets.token_hex(2)}:{secrets.token_hex(2)}::/64")
-
-
-def get(host: str, port: int, path: str = "/hostname", wait: float = 5) -> str | None:
-    """GET `path`, retrying while the server in the container starts."""
-    deadline = time.monotonic() + wait
-    while True:
-        conn = http.client.HTTPConnection(host, port, timeout=2)
-        try:
-            conn.request("GET", path)
-            return conn.getresponse().read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(0.1)
-        finally:
-            conn.close()
 
 
 def host_address6(prefix: str) -> str | None:
