@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.stats import command, measure, median, summary  # noqa: E402
 from dockyard.ephemeral import ephemeral_platform, stop_process  # noqa: E402
-from runtime.containers import lifecycle  # noqa: E402
+from runtime.containers import layout, lifecycle  # noqa: E402
 from runtime.containers.spec import ContainerSpec  # noqa: E402
 from runtime.images.base import build_busybox  # noqa: E402
 from runtime.images.store import ImageStore  # noqa: E402
@@ -158,7 +158,7 @@ def crun_floor(paths: RuntimePaths, lowerdirs: list[Path]):
     """`crun run` of the bundle Dockyard itself would run, without conmon or bookkeeping."""
     cid = secrets.token_hex(32)
     lifecycle.create(paths, cid, ContainerSpec(args=["true"], hostname=cid[:12]), lowerdirs)
-    bundle = lifecycle.bundle(paths, cid)
+    bundle = layout.bundle(paths, cid)
     state_root = paths.run / "crun-floor"
     argv = ["crun", "--root", str(state_root), "run", "--bundle", str(bundle)]
 

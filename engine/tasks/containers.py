@@ -3,7 +3,7 @@
 from dataclasses import asdict
 
 from runtime import volumes
-from runtime.containers import archive, attach, lifecycle, logs, top
+from runtime.containers import archive, attach, layout, lifecycle, logs, resources, top
 from runtime.containers.commit import commit_container as commit
 from runtime.containers.ocimounts import ETC_FILES
 from runtime.containers.spec import ContainerSpec
@@ -27,7 +27,7 @@ def create_container(
     try:
         for m in mounts:
             if m.get("volume") and m.get("copy_up"):
-                volumes.copy_up(paths, m["volume"], lifecycle.rootfs(paths, cid), m["destination"])
+                volumes.copy_up(paths, m["volume"], layout.rootfs(paths, cid), m["destination"])
     except BaseException:
         lifecycle.remove(paths, cid, True)
         raise
@@ -123,4 +123,4 @@ def commit_container(paths: RuntimePaths, cid: str, image_id: str, options: dict
 
 @runtime_task
 def update_container(paths: RuntimePaths, cid: str, changes: dict) -> None:
-    lifecycle.update_resources(paths, cid, changes)
+    resources.update_resources(paths, cid, changes)

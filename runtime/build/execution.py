@@ -23,7 +23,7 @@ from runtime.build.cache import cache_dir
 from runtime.build.context import resolve_inside
 from runtime.build.copying import tar_bytes
 from runtime.build.state import BuildFailure, BuildState
-from runtime.containers import archive, lifecycle, logs
+from runtime.containers import archive, layout, lifecycle, logs
 from runtime.containers.ocimounts import ETC_FILES
 from runtime.containers.spec import ContainerSpec
 from runtime.errors import NotFound, RuntimeFailure
@@ -83,7 +83,7 @@ class StepContainers:
         cid = secrets.token_hex(32)
         try:
             lifecycle.create(self.paths, cid, ContainerSpec(args=["true"]), self.lowerdirs(state))
-            for tar in tars(lifecycle.rootfs(self.paths, cid)):
+            for tar in tars(layout.rootfs(self.paths, cid)):
                 archive.put_archive(self.paths, cid, "/", [tar])
             return self._layer_from(cid)
         finally:
@@ -93,7 +93,7 @@ class StepContainers:
         """A container of `state` to read from (COPY --from), and its rootfs; `remove` it."""
         cid = secrets.token_hex(32)
         lifecycle.create(self.paths, cid, ContainerSpec(args=["true"]), self.lowerdirs(state))
-        return cid, lifecycle.rootfs(self.paths, cid)
+        return cid, layout.rootfs(self.paths, cid)
 
     def remove(self, cid: str) -> None:
         try:
@@ -135,7 +135,7 @@ class StepContainers:
             self.networks.remove_netns(cid)
 
     def _ensure_dir(self, cid: str, path: str) -> None:
-        root = lifecycle.rootfs(self.paths, cid)
+        root = layout.rootfs(self.paths, cid)
         if path in ("", "/") or resolve_inside(root, path).exists():
             return
         info = tar_bytes([_directory(path.strip("/"))])

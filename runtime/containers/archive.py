@@ -26,7 +26,8 @@ from dataclasses import asdict, dataclass
 
 from runtime import safefs
 from runtime.containers.extract import extract_into
-from runtime.containers.lifecycle import load_spec, remount, rootfs
+from runtime.containers.layout import load_spec, rootfs
+from runtime.containers.lifecycle import remount
 from runtime.containers.mountpaths import Place, mount_points, place_of, real_path
 from runtime.containers.state import load_state
 from runtime.errors import Forbidden, InvalidInput, NotFound

@@ -16,7 +16,7 @@ import threading
 from inotify_simple import flags
 
 from runtime.containers import claims
-from runtime.containers.lifecycle import bundle
+from runtime.containers.layout import bundle
 from runtime.containers.watching import watching
 from runtime.errors import Conflict, RuntimeFailure
 from runtime.paths import RuntimePaths

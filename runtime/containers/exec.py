@@ -25,7 +25,8 @@ import uuid
 from dataclasses import dataclass, field
 
 from runtime.containers import crun
-from runtime.containers.lifecycle import bundle, refresh, rootfs
+from runtime.containers.layout import bundle, rootfs
+from runtime.containers.lifecycle import refresh
 from runtime.containers.spec import ALL_CAPS, resolve_user
 from runtime.containers.state import Status
 from runtime.errors import Conflict, RuntimeFailure

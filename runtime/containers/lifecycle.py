@@ -1,33 +1,33 @@
 """Container lifecycle: create, start, stop, kill, pause, refresh, remove, under conmon + crun.
 
-Every container has a bundle directory (`paths.container(id)`) holding config.json,
-state.json, the overlay rootfs and conmon's log, attach socket and control fifos; and a
-short run directory for the attach socket symlink. conmon supervises the container and
-writes its exit code to `exit_file(id)`; nothing else needs to stay alive, so containers
-outlive every Dockyard process.
+A container's files are laid out as `layout` says, plus a short run directory for the attach
+socket symlink. conmon supervises the container and writes its exit code to
+`layout.exit_file(id)`; nothing else needs to stay alive, so containers outlive every
+Dockyard process.
 """
 
-import fcntl
 import json
 import os
 import shutil
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from signal import SIGKILL
 
 from inotify_simple import flags
 
 from runtime import cgroups
-from runtime.containers import claims, crun, mounts
+from runtime.containers import claims, conmon, crun, mounts
+from runtime.containers.layout import (
+    bundle,
+    exit_file,
+    exits_dir,
+    load_spec,
+    locked,
+)
+from runtime.containers.resources import swap_accounting
 from runtime.containers.spec import (
     ContainerSpec,
     build_oci_config,
     linked_env,
-    oci_resources,
     signal_number,
 )
 from runtime.containers.state import (
@@ -38,57 +38,16 @@ from runtime.containers.state import (
     save_state,
 )
 from runtime.containers.watching import watching
-from runtime.errors import Conflict, NotFound, RuntimeFailure
+from runtime.errors import Conflict, RuntimeFailure
 from runtime.files import write_json_atomic
 from runtime.paths import RuntimePaths
 
-CONMON = shutil.which("conmon") or "/usr/bin/conmon"
 KILL_WAIT = 30.0
 POLL_S = 0.5
 # How long a start waits for clients that attached before it to connect (see claims).
 ATTACH_WAIT = 5.0
 # How long a pause waits for the freezer to report every task frozen.
 FREEZE_WAIT = 2.0
-
-
-def exits_dir(paths: RuntimePaths) -> Path:
-    return paths.root / "exits"
-
-
-def exit_file(paths: RuntimePaths, cid: str) -> Path:
-    return exits_dir(paths) / cid
-
-
-def bundle(paths: RuntimePaths, cid: str) -> Path:
-    return paths.container(cid)
-
-
-def rootfs(paths: RuntimePaths, cid: str) -> Path:
-    return paths.container(cid) / "rootfs"
-
-
-def log_path(paths: RuntimePaths, cid: str) -> Path:
-    return paths.container(cid) / "container.log"
-
-
-@contextmanager
-def _locked(paths: RuntimePaths, cid: str) -> Iterator[None]:
-    """Serialises state changes of one container across threads and processes."""
-    try:
-        fd = os.open(paths.container(cid) / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except FileNotFoundError:
-        raise NotFound(f"No such container: {cid}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def _swap_accounting() -> bool:
-    if cgroups.version() == "v2":
-        return True
-    return (cgroups.CGROUP_ROOT / "memory" / "memory.memsw.limit_in_bytes").exists()
 
 
 def create(
@@ -111,7 +70,7 @@ def create(
             lowerdirs, b / "upper", b / "work", b / "rootfs", nodev=not spec.privileged
         )
         config = build_oci_config(
-            spec, b / "rootfs", cgroups.container_cgroup(cid), swap_accounting=_swap_accounting()
+            spec, b / "rootfs", cgroups.container_cgroup(cid), swap_accounting=swap_accounting()
         )
         # Derived from spec.json and lowerdirs.json, so it need not be synced (nor is it by
         # containerd); they and the state are.
@@ -131,14 +90,6 @@ def create(
     return state
 
 
-def load_spec(paths: RuntimePaths, cid: str) -> ContainerSpec:
-    try:
-        data = json.loads((paths.container(cid) / "spec.json").read_text())
-    except FileNotFoundError:
-        raise NotFound(f"No such container: {cid}") from None
-    return ContainerSpec.from_dict(data)
-
-
 def remount(paths: RuntimePaths, cid: str) -> None:
     """Mount the rootfs again if it is not mounted (after a reboot)."""
     b = bundle(paths, cid)
@@ -149,116 +100,6 @@ def remount(paths: RuntimePaths, cid: str) -> None:
     mounts.mount_overlay(
         [Path(d) for d in lower], b / "upper", b / "work", b / "rootfs", nodev=not privileged
     )
-
-
-def _conmon_alive(pid: int, cid: str) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return bool(cmdline) and cmdline[0].endswith(b"conmon") and cid.encode() in cmdline
-
-
-def _read_pid(path: Path) -> int:
-    try:
-        return int(path.read_text().strip() or 0)
-    except (OSError, ValueError):
-        return 0
-
-
-def _spawn_conmon(paths: RuntimePaths, cid: str, spec: ContainerSpec) -> int:
-    """Run conmon (which runs `crun create`) and return the container's pid."""
-    b = bundle(paths, cid)
-    run_dir = paths.container_run(cid)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    exits_dir(paths).mkdir(parents=True, exist_ok=True)
-    crun.state_root(paths).mkdir(parents=True, exist_ok=True)
-    cmd = [
-        CONMON,
-        "--api-version",
-        "1",
-        "-c",
-        cid,
-        "-u",
-        cid,
-        "-n",
-        cid,
-        "-r",
-        crun.binary(),
-        "-b",
-        str(b),
-        "-p",
-        str(b / "pidfile"),
-        "-P",
-        str(b / "conmon.pid"),
-        "-0",
-        str(b),
-        "-l",
-        "none:" if spec.log_driver == "none" else f"k8s-file:{log_path(paths, cid)}",
-        "--exit-dir",
-        str(exits_dir(paths)),
-        # conmon would otherwise fsync the log at every exit; Docker does not either.
-        "--no-sync-log",
-        "--socket-dir-path",
-        str(run_dir),
-        "--runtime-arg",
-        "--root",
-        "--runtime-arg",
-        str(crun.state_root(paths)),
-    ]
-    if spec.open_stdin:
-        cmd.append("-i")
-    if spec.tty:
-        cmd.append("-t")
-    # Docker closes a container's stdin when its attached client's input ends only without a
-    # tty (stdin_once): a terminal stays open for the next client after a detach.
-    if spec.open_stdin and (spec.tty or not spec.stdin_once):
-        cmd.append("--leave-stdin-open")
-    read_end, write_end = os.pipe()
-    try:
-        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
-        env["_OCI_SYNCPIPE"] = str(write_end)
-        proc = subprocess.Popen(
-            cmd,
-            cwd=b,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            pass_fds=(write_end, crun.binary_fd()),
-            close_fds=True,
-            start_new_session=True,
-        )
-        os.close(write_end)
-        write_end = -1
-        line = b""
-        while not line.endswith(b"\n"):
-            chunk = os.read(read_end, 4096)
-            if not chunk:
-                break
-            line += chunk
-        proc.wait()
-    finally:
-        os.close(read_end)
-        if write_end >= 0:
-            os.close(write_end)
-    try:
-        reply = json.loads(line.split(b"\n")[0] or b"{}")
-    except ValueError:
-        reply = {}
-    pid = int(reply.get("data", -1))
-    if pid <= 0:
-        message = reply.get("message") or "conmon failed to start the container"
-        raise RuntimeFailure(message.strip())
-    return pid
-
-
-def _clear_run_files(paths: RuntimePaths, cid: str) -> None:
-    b = bundle(paths, cid)
-    for p in (exit_file(paths, cid), b / "oom", b / "pidfile", b / "conmon.pid", b / "attach"):
-        p.unlink(missing_ok=True)
 
 
 def _failure_exit_code(message: str) -> int:
@@ -285,7 +126,7 @@ def start(paths: RuntimePaths, cid: str, link_env: list[str] | None = None) -> C
     """Start a created or exited container: a fresh conmon + crun run on the same rootfs.
     `link_env` (Docker's link variables) replaces those of the last start."""
     refresh(paths, cid)
-    with _locked(paths, cid):
+    with locked(paths, cid):
         state = load_state(paths, cid)
         if not state.can_start():
             raise Conflict(f"container {cid} is {state.status.value}, cannot start it")
@@ -295,15 +136,15 @@ def start(paths: RuntimePaths, cid: str, link_env: list[str] | None = None) -> C
         if link_env is not None:
             _set_link_env(paths, cid, spec, link_env)
         crun.forget(paths, cid)
-        _clear_run_files(paths, cid)
+        conmon.clear_run_files(paths, cid)
         try:
-            pid = _spawn_conmon(paths, cid, spec)
+            pid = conmon.spawn(paths, cid, spec)
             claims.wait_withdrawn(paths, cid, ATTACH_WAIT)
             started_ns = time.time_ns()
             crun.start(paths, cid, pid)
         except RuntimeFailure as err:
             crun.forget(paths, cid)
-            _stop_conmon(paths, cid)
+            conmon.stop(paths, cid)
             state.error = str(err)
             state.exit_code = _failure_exit_code(str(err))
             save_state(paths, state)
@@ -311,7 +152,7 @@ def start(paths: RuntimePaths, cid: str, link_env: list[str] | None = None) -> C
         was_started = state.started_at != "0001-01-01T00:00:00Z"
         state.status = Status.running
         state.pid = pid
-        state.conmon_pid = _read_pid(bundle(paths, cid) / "conmon.pid")
+        state.conmon_pid = conmon.read_pid(bundle(paths, cid) / "conmon.pid")
         state.started_at = now_rfc3339(started_ns)
         state.finished_at = "0001-01-01T00:00:00Z"
         state.exit_code = 0
@@ -323,30 +164,18 @@ def start(paths: RuntimePaths, cid: str, link_env: list[str] | None = None) -> C
         return state
 
 
-def _stop_conmon(paths: RuntimePaths, cid: str) -> None:
-    pid = _read_pid(bundle(paths, cid) / "conmon.pid")
-    if _conmon_alive(pid, cid):
-        try:
-            os.kill(pid, SIGKILL)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + 5
-        while _conmon_alive(pid, cid) and time.monotonic() < deadline:
-            time.sleep(0.005)
-
-
 def refresh(paths: RuntimePaths, cid: str) -> ContainerState:
     """Record an exit conmon saw: exit code, finish time, OOM kill; then free the runtime."""
-    with _locked(paths, cid):
+    with locked(paths, cid):
         state = load_state(paths, cid)
         if state.status not in (Status.running, Status.paused, Status.restarting):
             return state
-        finished_ns, text = _read_exit_file(paths, cid)
+        finished_ns, text = conmon.read_exit_file(paths, cid)
         if text is None:
-            if _conmon_alive(state.conmon_pid, cid):
+            if conmon.alive(state.conmon_pid, cid):
                 return state
             # conmon writes the exit file just before it exits: look once more.
-            finished_ns, text = _read_exit_file(paths, cid)
+            finished_ns, text = conmon.read_exit_file(paths, cid)
         cgroup = cgroups.container_cgroup(cid)
         if text is None:
             state.exit_code = 255
@@ -370,14 +199,6 @@ def refresh(paths: RuntimePaths, cid: str) -> ContainerState:
         return state
 
 
-def _read_exit_file(paths: RuntimePaths, cid: str) -> tuple[int, str | None]:
-    ef = exit_file(paths, cid)
-    try:
-        return ef.stat().st_mtime_ns, ef.read_text().strip()
-    except FileNotFoundError:
-        return 0, None
-
-
 def wait_exit(paths: RuntimePaths, cid: str, timeout: float | None = None) -> bool:
     """Wait until conmon records the container's exit; False on timeout."""
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -390,7 +211,7 @@ def wait_exit(paths: RuntimePaths, cid: str, timeout: float | None = None) -> bo
             state = load_state(paths, cid)
             if state.status not in (Status.running, Status.paused, Status.restarting):
                 return True
-            if not _conmon_alive(state.conmon_pid, cid):
+            if not conmon.alive(state.conmon_pid, cid):
                 return True
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
@@ -428,7 +249,7 @@ def kill(paths: RuntimePaths, cid: str, signal: str = "SIGKILL") -> ContainerSta
 
 
 def _set_status(paths: RuntimePaths, cid: str, status: Status) -> ContainerState:
-    with _locked(paths, cid):
+    with locked(paths, cid):
         state = load_state(paths, cid)
         if state.status in (Status.running, Status.paused):
             state.status = status
@@ -486,12 +307,12 @@ def remove(paths: RuntimePaths, cid: str, force: bool = False) -> None:
         )
     if state.running:
         kill(paths, cid, "SIGKILL")
-    with _locked(paths, cid):
+    with locked(paths, cid):
         state = load_state(paths, cid)
         state.status = Status.removing
         save_state(paths, state)
         crun.forget(paths, cid)
-        _stop_conmon(paths, cid)
+        conmon.stop(paths, cid)
         cgroups.remove(cgroups.container_cgroup(cid))
         b = bundle(paths, cid)
         mounts.unmount(b / "rootfs")
@@ -512,54 +333,3 @@ def list_ids(paths: RuntimePaths) -> list[str]:
         for p in paths.containers.iterdir()
         if not p.name.startswith(".") and (p / "state.json").exists()
     )
-
-
-# The limits `docker update` may change, by their ContainerSpec names.
-UPDATABLE = ("memory", "memory_swap", "cpu_shares", "cpu_quota", "cpu_period", "nano_cpus")
-UPDATABLE += ("pids_limit",)
-
-
-def update_resources(paths: RuntimePaths, cid: str, changes: dict[str, int]) -> ContainerSpec:
-    """`docker update`: new limits for a running container's cgroup, through `crun update`,
-    and in its spec and config.json so every later start keeps them."""
-    unknown = set(changes) - set(UPDATABLE)
-    if unknown:
-        raise RuntimeFailure(f"cannot update {', '.join(sorted(unknown))}")
-    with _locked(paths, cid):
-        old = load_spec(paths, cid)
-        new = ContainerSpec.from_dict({**old.to_dict(), **changes})
-        swap = _swap_accounting()
-        resources = oci_resources(new, swap)
-        state = load_state(paths, cid)
-        if state.status in (Status.running, Status.paused):
-            _apply_resources(paths, cid, _lifted(old, new, resources, swap))
-        b = bundle(paths, cid)
-        config = json.loads((b / "config.json").read_text())
-        config["linux"]["resources"] = resources
-        write_json_atomic(b / "spec.json", new.to_dict())
-        write_json_atomic(b / "config.json", config, durable=False)
-        return new
-
-
-def _lifted(old: ContainerSpec, new: ContainerSpec, resources: dict, swap: bool) -> dict:
-    """The resources to hand `crun update`: a fresh spec says nothing of a limit it lifts,
-    and crun leaves unnamed limits as they are, so a lifted one is named as unlimited (-1)."""
-    out = {key: dict(value) for key, value in resources.items() if key != "devices"}
-    if old.memory and not new.memory:
-        out.setdefault("memory", {})["limit"] = -1
-        if swap:
-            out["memory"]["swap"] = -1
-    if old.pids_limit and not new.pids_limit:
-        out["pids"] = {"limit": -1}
-    if (old.nano_cpus or old.cpu_quota) and not (new.nano_cpus or new.cpu_quota):
-        out.setdefault("cpu", {})["quota"] = -1
-    return out
-
-
-def _apply_resources(paths: RuntimePaths, cid: str, resources: dict) -> None:
-    with tempfile.NamedTemporaryFile(
-        "w", dir=bundle(paths, cid), prefix=".update-", suffix=".json"
-    ) as f:
-        json.dump(resources, f)
-        f.flush()
-        crun.run(paths, "update", "--resources", f.name, cid)

@@ -14,7 +14,8 @@ it by what the container writes between two checks.
 import os
 from pathlib import Path
 
-from runtime.containers.lifecycle import bundle, list_ids, load_spec, log_path
+from runtime.containers.layout import bundle, load_spec, log_path
+from runtime.containers.lifecycle import list_ids
 from runtime.errors import NotFound
 from runtime.paths import RuntimePaths
 

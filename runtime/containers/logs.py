@@ -14,7 +14,7 @@ from pathlib import Path
 
 from inotify_simple import flags
 
-from runtime.containers.lifecycle import exit_file, load_spec, log_path
+from runtime.containers.layout import exit_file, load_spec, log_path
 from runtime.containers.logfiles import (
     LogFile,
     bisect_time,

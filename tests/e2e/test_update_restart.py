@@ -13,7 +13,7 @@ import pytest
 
 from dockyard.ephemeral import ephemeral_platform, remove_all_containers
 from runtime import cgroups
-from runtime.containers import lifecycle
+from runtime.containers import layout
 from runtime.paths import RuntimePaths
 
 pytestmark = [pytest.mark.e2e, pytest.mark.privileged]
@@ -202,7 +202,7 @@ def test_restart_policies_after_a_reboot(tmp_path):
             )
             assert made.returncode == 0, made.stderr
             state = _inspect(platform, name)
-            conmon = int((lifecycle.bundle(paths, state["Id"]) / "conmon.pid").read_text())
+            conmon = int((layout.bundle(paths, state["Id"]) / "conmon.pid").read_text())
             doomed += [conmon, state["State"]["Pid"]]
         made = platform.docker(
             "run", "-d", "--name", "parked", "--restart", "always", "busybox", "sleep", "300"

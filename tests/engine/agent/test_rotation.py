@@ -4,7 +4,7 @@ import time
 import pytest
 
 from engine.agent.rotation import rotate_logs_forever
-from runtime.containers import lifecycle
+from runtime.containers import layout
 from tests.runtime.containers.conftest import containers, lowerdir  # noqa: F401
 
 pytestmark = pytest.mark.privileged
@@ -17,12 +17,12 @@ def test_the_agent_rotates_logs_of_containers_that_ask(runtime_paths, containers
 
     async def scenario() -> None:
         task = asyncio.create_task(rotate_logs_forever(0.05, runtime_paths))
-        rotated = lifecycle.bundle(runtime_paths, limited) / "container.log.1"
+        rotated = layout.bundle(runtime_paths, limited) / "container.log.1"
         deadline = time.monotonic() + 20
         while not rotated.exists() and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         task.cancel()
 
     asyncio.run(scenario())
-    assert (lifecycle.bundle(runtime_paths, limited) / "container.log.1").exists()
-    assert not (lifecycle.bundle(runtime_paths, unlimited) / "container.log.1").exists()
+    assert (layout.bundle(runtime_paths, limited) / "container.log.1").exists()
+    assert not (layout.bundle(runtime_paths, unlimited) / "container.log.1").exists()

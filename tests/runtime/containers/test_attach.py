@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from runtime.containers import attach, claims, lifecycle
+from runtime.containers import attach, claims, layout, lifecycle
 from runtime.containers.state import Status, load_state
 
 pytestmark = pytest.mark.privileged
@@ -69,7 +69,7 @@ def test_a_slow_reader_slows_the_container_and_loses_nothing(runtime_paths, cont
     sock = attach_before_start(runtime_paths, cid)
     # Not reading for a while: the container cannot finish its 2 MB, conmon waits for us.
     time.sleep(1.0)
-    assert not lifecycle.exit_file(runtime_paths, cid).exists()
+    assert not layout.exit_file(runtime_paths, cid).exists()
     out = read_all(sock)[1]
     sock.close()
     assert out == b"".join(b"%d\n" % i for i in range(1, 300001))

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from runtime.containers.lifecycle import exit_file
+from runtime.containers.layout import exit_file
 from runtime.containers.logs import read_log_chunks
 from runtime.containers.state import Status
 from runtime.errors import InvalidInput, NotFound

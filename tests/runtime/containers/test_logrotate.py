@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from runtime.containers import lifecycle
+from runtime.containers import layout, lifecycle
 from runtime.containers.logrotate import LogRotator, rotate_if_needed
 from runtime.containers.logs import read_log_chunks
 
@@ -27,7 +27,7 @@ def read(paths, cid, **options) -> bytes:
 
 
 def log_files(paths, cid) -> list[str]:
-    return sorted(p.name for p in lifecycle.bundle(paths, cid).glob("container.log*"))
+    return sorted(p.name for p in layout.bundle(paths, cid).glob("container.log*"))
 
 
 class Rotating:
@@ -78,7 +78,7 @@ def test_max_files_are_kept_and_end_with_the_last_line(runtime_paths, containers
     files = log_files(runtime_paths, cid)
     assert len(files) in (2, 3)
     assert set(files) <= {"container.log", "container.log.1", "container.log.2"}
-    bundle = lifecycle.bundle(runtime_paths, cid)
+    bundle = layout.bundle(runtime_paths, cid)
     assert all((bundle / name).stat().st_size >= MiB for name in files if name != "container.log")
     kept = read(runtime_paths, cid)
     # The oldest kept file may begin inside a line conmon split; from its first whole line

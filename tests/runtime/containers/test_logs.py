@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from runtime.containers import lifecycle
+from runtime.containers import layout, lifecycle
 from runtime.containers.logformat import parse_time
 from runtime.containers.logs import follow_output, read_log_chunks
 from runtime.errors import InvalidInput
@@ -147,7 +147,7 @@ def test_two_hundred_megabytes_without_a_limit_are_all_kept(runtime_paths, conta
     size = 200 * 1024 * 1024
     cid = containers("sh", "-c", f"yes {line} | head -c {size}", start=True)
     exited(runtime_paths, cid, timeout=120)
-    assert sorted(p.name for p in lifecycle.bundle(runtime_paths, cid).glob("container.log*")) == [
+    assert sorted(p.name for p in layout.bundle(runtime_paths, cid).glob("container.log*")) == [
         "container.log"
     ]
     got = digests(read_log_chunks(runtime_paths, cid))

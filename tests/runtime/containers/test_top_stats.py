@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from runtime.containers import lifecycle
+from runtime.containers.state import load_state
 from runtime.containers.stats import read_stats
 from runtime.containers.top import top
 from runtime.errors import Conflict
@@ -17,7 +17,7 @@ def test_top_lists_the_container_processes_only(runtime_paths, containers):
     assert "PID" in titles and "CMD" in titles
     commands = [p[titles.index("CMD")] for p in processes]
     assert sorted(commands) == ["sleep 301", "sleep 302"]
-    state = lifecycle.load_state(runtime_paths, cid)
+    state = load_state(runtime_paths, cid)
     assert str(state.pid) in [p[titles.index("PID")] for p in processes]
 
 
