@@ -20,7 +20,7 @@ from platformkit.prepared import PreparedLookup
 
 from . import tokens
 from .errors import RegistryError
-from .services import granted_actions
+from .services.tokens import granted_actions
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,14 @@ from accounts.auth import client_address, parse_basic
 from accounts.errors import TooManyAttempts
 from accounts.services import check_basic, check_secret
 
-from . import services, storage
+from . import storage
 from .access import Access, authenticate, challenge, require, require_catalog, too_many_attempts
 from .body_stream import body_reader
 from .errors import RegistryError
 from .manifests import MAX_MANIFEST, OCI_INDEX
 from .names import check_digest, check_name
 from .permissions import DELETE, PULL, PUSH
+from .services import blobs, manifests, repositories, tokens, uploads
 from .tokens import SERVICE
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
@@ -97,7 +98,7 @@ def base(request: HttpRequest, access: Access) -> HttpResponse:
 def catalog(request: HttpRequest, access: Access) -> HttpResponse:
     require_catalog(request, access)
     n, last = _page_args(request)
-    names, more = services.list_catalog(access.actor, n, last)
+    names, more = repositories.list_catalog(access.actor, n, last)
     response = JsonResponse({"repositories": names})
     if more:
         response["Link"] = _link("/v2/_catalog", n, names[-1])
@@ -107,9 +108,9 @@ def catalog(request: HttpRequest, access: Access) -> HttpResponse:
 @registry_view(("GET",))
 def tags_list(request: HttpRequest, access: Access, name: str) -> HttpResponse:
     require(request, access, name, [PULL])
-    repository = services.require_repository(name)
+    repository = repositories.require_repository(name)
     n, last = _page_args(request)
-    tags, more = services.list_tags(repository, n, last)
+    tags, more = repositories.list_tags(repository, n, last)
     response = JsonResponse({"name": name, "tags": tags})
     if more:
         response["Link"] = _link(f"/v2/{name}/tags/list", n, tags[-1])
@@ -123,10 +124,10 @@ def manifest(request: HttpRequest, access: Access, name: str, reference: str) ->
         return _put_manifest(request, access, name, reference)
     if request.method == "DELETE":
         require(request, access, name, [DELETE])
-        services.do_delete_manifest(services.require_repository(name), reference)
+        manifests.do_delete_manifest(repositories.require_repository(name), reference)
         return _empty(202, {})
     require(request, access, name, [PULL])
-    found = services.get_manifest(name, reference)
+    found = manifests.get_manifest(name, reference)
     headers = {
         "Content-Type": found.media_type,
         "Docker-Content-Digest": found.digest,
@@ -149,8 +150,8 @@ def _put_manifest(request: HttpRequest, access: Access, name: str, reference: st
             "SIZE_INVALID", "manifest is larger than 4 MiB", {"limit": MAX_MANIFEST}, status=413
         )
     content = request.read(MAX_MANIFEST + 1)
-    repository = services.repository_for_push(name)
-    stored = services.do_put_manifest(
+    repository = repositories.repository_for_push(name)
+    stored = manifests.do_put_manifest(
         repository, reference, request.headers.get("Content-Type", ""), content, access.user
     )
     headers = {
@@ -167,10 +168,10 @@ def blob(request: HttpRequest, access: Access, name: str, digest: str) -> HttpRe
     check_digest(digest)
     if request.method == "DELETE":
         require(request, access, name, [DELETE])
-        services.do_unlink_blob(services.require_repository(name), digest)
+        blobs.do_unlink_blob(repositories.require_repository(name), digest)
         return _empty(202, {})
     require(request, access, name, [PULL])
-    found = services.linked_blob(name, digest)
+    found = blobs.linked_blob(name, digest)
     headers = {
         "Content-Type": "application/octet-stream",
         "Docker-Content-Digest": found.digest,
@@ -195,7 +196,7 @@ def blob(request: HttpRequest, access: Access, name: str, digest: str) -> HttpRe
             chunks = storage.BlobStream(path, start, length)
         except FileNotFoundError:
             # Unlinked and collected since the lookup.
-            raise services.blob_unknown(digest) from None
+            raise blobs.blob_unknown(digest) from None
     else:
         chunks = storage.iter_file(path, start, length)
     response = StreamingHttpResponse(chunks, status=status)
@@ -232,7 +233,7 @@ def _byte_range(value: str, size: int) -> tuple[int, int]:
 def _upload_headers(name: str, upload, size: int) -> dict[str, str]:
     return {
         "Location": f"/v2/{name}/blobs/uploads/{upload.uuid}",
-        "Range": services.range_header(size),
+        "Range": uploads.range_header(size),
         "Docker-Upload-UUID": str(upload.uuid),
     }
 
@@ -246,43 +247,43 @@ def upload_start(request: HttpRequest, access: Access, name: str) -> HttpRespons
     require(request, access, name, [PULL, PUSH])
     mount, source = request.GET.get("mount"), request.GET.get("from")
     digest = request.GET.get("digest")
-    repository = services.repository_for_push(name)
+    repository = repositories.repository_for_push(name)
     if mount and source:
         check_digest(mount)
         source_repo = None
         try:
             if access.may(check_name(source), PULL):
-                source_repo = services.get_repository(source)
+                source_repo = repositories.get_repository(source)
         except RegistryError:
             source_repo = None
-        if source_repo is not None and services.do_mount_blob(repository, mount, source_repo):
+        if source_repo is not None and blobs.do_mount_blob(repository, mount, source_repo):
             return _blob_created(name, mount)
     elif digest:
-        stored = services.do_upload_blob(repository, digest, body_reader(request))
+        stored = blobs.do_upload_blob(repository, digest, body_reader(request))
         return _blob_created(name, stored.digest)
-    upload = services.do_start_upload(repository)
+    upload = uploads.do_start_upload(repository)
     return _empty(202, _upload_headers(name, upload, 0))
 
 
 @registry_view(("GET", "PATCH", "PUT", "DELETE"))
 def upload(request: HttpRequest, access: Access, name: str, upload_id: str) -> HttpResponse:
     require(request, access, name, [PULL, PUSH])
-    session = services.get_upload(services.require_repository(name), upload_id)
+    session = uploads.get_upload(repositories.require_repository(name), upload_id)
     if request.method == "GET":
-        return _empty(204, _upload_headers(name, session, services.upload_size(session)))
+        return _empty(204, _upload_headers(name, session, uploads.upload_size(session)))
     if request.method == "DELETE":
-        services.do_cancel_upload(session)
+        uploads.do_cancel_upload(session)
         return _empty(204, {})
     content_range = _content_range(request, session)
     if request.method == "PATCH":
-        size = services.do_append_upload(session, body_reader(request), content_range)
+        size = uploads.do_append_upload(session, body_reader(request), content_range)
         return _empty(202, _upload_headers(name, session, size))
     digest = request.GET.get("digest")
     if not digest:
         raise RegistryError("DIGEST_INVALID", "the digest parameter is required")
     check_digest(digest)
-    services.do_append_upload(session, body_reader(request), content_range)
-    stored = services.do_finish_upload(session, digest)
+    uploads.do_append_upload(session, body_reader(request), content_range)
+    stored = uploads.do_finish_upload(session, digest)
     return _blob_created(name, stored.digest)
 
 
@@ -292,12 +293,12 @@ def _content_range(request: HttpRequest, session) -> tuple[int, int] | None:
         return None
     match = _CONTENT_RANGE.fullmatch(value.strip())
     if not match or int(match.group(2)) < int(match.group(1)):
-        size = services.upload_size(session)
+        size = uploads.upload_size(session)
         raise RegistryError(
             "RANGE_INVALID",
             "malformed Content-Range",
             {"range": value[:100]},
-            headers={"Range": services.range_header(size), "Docker-Upload-UUID": str(session.uuid)},
+            headers={"Range": uploads.range_header(size), "Docker-Upload-UUID": str(session.uuid)},
         )
     return int(match.group(1)), int(match.group(2))
 
@@ -307,7 +308,7 @@ def referrers(request: HttpRequest, access: Access, name: str, digest: str) -> H
     check_digest(digest)
     require(request, access, name, [PULL])
     artifact_type = request.GET.get("artifactType", "")
-    found = services.list_referrers(services.require_repository(name), digest, artifact_type)
+    found = manifests.list_referrers(repositories.require_repository(name), digest, artifact_type)
     body = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": found}
     response = HttpResponse(json.dumps(body), content_type=OCI_INDEX)
     if artifact_type:
@@ -361,7 +362,7 @@ def _token(request: HttpRequest) -> HttpResponse:
         return RegistryError(
             "UNSUPPORTED", f"unknown service {service[:100]!r}", status=400
         ).response()
-    body = services.do_issue_token(actor, scopes)
+    body = tokens.do_issue_token(actor, scopes)
     if request.method == "POST":
         body = {k: body[k] for k in ("access_token", "expires_in", "issued_at")}
         body["scope"] = " ".join(scopes)

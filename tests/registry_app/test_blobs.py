@@ -2,8 +2,9 @@ import asyncio
 
 import pytest
 
-from registry_app import services, storage
+from registry_app import storage
 from registry_app.models import Blob, Repository
+from registry_app.services import blobs
 
 from .helpers import (
     asgi_call,
@@ -293,7 +294,7 @@ def test_a_blob_collected_right_after_its_lookup_is_unknown_not_a_server_error(
 ):
     digest = push_blob(client, "alice/app", DATA, basic("alice"))
     # The lookup still found the blob; the collector removed its file just after.
-    monkeypatch.setattr(services, "linked_blob", lambda name, d: Blob.objects.get(digest=d))
+    monkeypatch.setattr(blobs, "linked_blob", lambda name, d: Blob.objects.get(digest=d))
     storage.blob_path(digest).unlink()
     path = f"/v2/alice/app/blobs/{digest}"
     status, _ = asyncio.run(asgi_call("GET", path, no_body(), basic("alice")))

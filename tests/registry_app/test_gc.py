@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from registry_app import storage
 from registry_app.models import Blob, RepositoryBlob, Upload
-from registry_app.services import do_collect_garbage
+from registry_app.services.collection import do_collect_garbage
 
 from .helpers import basic, digest_of, push_blob, push_image
 

@@ -8,7 +8,8 @@ from accounts.services import teams_of
 from registry_app.errors import RegistryError
 from registry_app.models import Repository
 from registry_app.permissions import DELETE, allowed_actions, visible_repositories
-from registry_app.services import do_delete_manifest, do_set_visibility
+from registry_app.services.manifests import do_delete_manifest
+from registry_app.services.repositories import do_set_visibility
 
 from ..access import actor_of, page
 from ..audit import record

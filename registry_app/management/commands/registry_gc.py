@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from registry_app.services import do_collect_garbage
+from registry_app.services.collection import do_collect_garbage
 
 
 class Command(BaseCommand):
