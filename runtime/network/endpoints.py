@@ -112,7 +112,6 @@ def attach(
         mac = links.attach_veth(
             bridge=net.bridge,
             host_ifname=host_ifname,
-            temp_peer=layout.link_name("p", key),
             ns_path=rec["netns"],
             ifname=ifname,
             ip=address,

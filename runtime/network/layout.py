@@ -31,7 +31,7 @@ class Layout:
             )
 
     def link_name(self, kind: str, key: str) -> str:
-        """`kind` is b (bridge), v (host end of a veth) or p (its peer before the move)."""
+        """`kind` is b (bridge), v (host end of a veth) or x (a VXLAN tunnel)."""
         return (self.prefix + kind + key)[:_IFNAMSIZ]
 
     def netns_name(self, container_id: str) -> str:

@@ -246,8 +246,12 @@ class NetworkManager:
     def remove_netns(self, container_id: str) -> None:
         """Remove every endpoint, address, published port and the namespace of the container."""
         with self.state.locked() as snap:
+            rec = snap.endpoints.get(container_id)
             endpoints.remove_container(snap, self.layout, container_id)
-            self._apply_firewall(snap)
+            # The rules hold networks and published ports only: a container without ports
+            # leaves them as they were, and skips an `nft` run on the path of `docker run --rm`.
+            if rec is not None and rec["ports"]:
+                self._apply_firewall(snap)
 
     def allocate_address(self, network: str, owner: str, ip: str | None = None) -> str:
         """Reserve an address without an interface (e.g. for an IP asked before start)."""
