@@ -1,5 +1,6 @@
 """Docker-style events: published on commit to the channel layer, read by waiters and streams."""
 
+import asyncio
 import functools
 import json
 import time
@@ -43,9 +44,14 @@ def publish(event: dict) -> None:
 
 def _send(groups: list[str], event: dict) -> None:
     _remember(event)
+    async_to_sync(_send_to_groups)(groups, {"type": "engine.event", "event": event})
+
+
+async def _send_to_groups(groups: list[str], message: dict) -> None:
+    # One trip to the event loop for all groups: a waiter for `docker run --rm` hears of the
+    # container's end through here, so each hop is on that command's path.
     layer = get_channel_layer()
-    for group in groups:
-        async_to_sync(layer.group_send)(group, {"type": "engine.event", "event": event})
+    await asyncio.gather(*(layer.group_send(group, message) for group in groups))
 
 
 # `docker events --since` replays the past: the latest events are kept in a capped redis list.
