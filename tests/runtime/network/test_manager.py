@@ -238,3 +238,18 @@ def test_egress_is_masqueraded_behind_the_host(network, prefix):
     assert pings(a, "198.51.100.2")
     network.firewall.remove()
     assert not pings(a, "198.51.100.2")
+
+
+def test_a_new_namespace_has_loopback_up_and_leaves_the_caller_at_home(network, prefix):
+    home = os.stat("/proc/thread-self/ns/net").st_ino
+    path = links.create_netns(f"{prefix}-{'e' * 12}")
+    try:
+        assert os.stat("/proc/thread-self/ns/net").st_ino == home
+        assert os.stat(path).st_ino != home
+        with links.in_netns(path) as ns:
+            lo = ns.get_links(ns.link_lookup(ifname="lo")[0])[0]
+            assert lo.get("operstate") in ("UNKNOWN", "UP")
+            assert [link.get("ifname") for link in ns.get_links()] == ["lo"]
+    finally:
+        links.remove_netns(f"{prefix}-{'e' * 12}")
+    assert not os.path.exists(path)
