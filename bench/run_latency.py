@@ -201,7 +201,7 @@ def main() -> int:
                 results[PODMAN_LABEL] = measure(command(docker_run(podman_host)), args.runs)
         paths = RuntimePaths(root=root / "runtime", run=run / "r").ensure()
         store = ImageStore(paths)
-        lowerdirs = store.snapshot_dirs(build_busybox(store))
+        lowerdirs = store.snapshots.dirs(build_busybox(store))
         results["runtime path: create+start+wait+remove"] = measure(
             runtime_path(paths, lowerdirs), args.runs
         )

@@ -20,7 +20,7 @@ def create_container(
     paths: RuntimePaths, cid: str, image_id: str, spec: dict, network: dict | None = None
 ) -> dict:
     store = ImageStore(paths)
-    lowerdirs = store.snapshot_dirs(store.get(image_id))
+    lowerdirs = store.snapshots.dirs(store.get(image_id))
     spec = {**spec, **namespace_for(paths, cid, network)}
     mounts = [_with_source(paths, m) for m in spec.get("mounts") or []]
     state = lifecycle.create(paths, cid, ContainerSpec(**{**spec, "mounts": mounts}), lowerdirs)
@@ -94,7 +94,7 @@ def container_top(paths: RuntimePaths, cid: str, ps_args: str) -> dict:
 @runtime_task
 def container_changes(paths: RuntimePaths, cid: str, image_id: str) -> list[dict]:
     store = ImageStore(paths)
-    lowerdirs = store.snapshot_dirs(store.get(image_id))
+    lowerdirs = store.snapshots.dirs(store.get(image_id))
     upper = paths.container(cid) / "upper"
     hidden = [f"/etc/{name}" for name in ETC_FILES]
     return [{"Path": c.path, "Kind": c.kind} for c in changes(upper, lowerdirs, hidden)]

@@ -33,8 +33,9 @@ from runtime.build.words import expand_word, expand_words
 from runtime.containers.spec import ContainerSpec
 from runtime.errors import NotFound
 from runtime.images.model import Image
+from runtime.images.oci import now_rfc3339
 from runtime.images.reference import parse_reference
-from runtime.images.store import ImageStore, now_rfc3339
+from runtime.images.store import ImageStore
 from runtime.network import NetworkManager
 from runtime.paths import RuntimePaths
 from runtime.store.blobs import sha256_digest

@@ -7,13 +7,13 @@ only trusted while every layer blob it names is still in the blob store.
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from runtime.images.model import LayerInfo
-from runtime.images.store import ImageStore, chain_ids
+from runtime.images.oci import chain_ids
+from runtime.images.store import ImageStore
 from runtime.paths import RuntimePaths
 
 
@@ -106,9 +106,7 @@ def prune(paths: RuntimePaths) -> tuple[int, int]:
         diff_ids = entry["config"].get("rootfs", {}).get("diff_ids", [])
         for chain in chain_ids(diff_ids):
             if chain not in in_use:
-                hex_id = chain.removeprefix("sha256:")
-                with store._snapshot_lock(hex_id):
-                    shutil.rmtree(paths.snapshots / hex_id, ignore_errors=True)
+                store.snapshots.remove(chain)
     for digest in only_cache:
         store.blobs.delete(digest)
     return len(entries), sum(only_cache.values())

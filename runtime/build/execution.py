@@ -106,7 +106,7 @@ class StepContainers:
             image = Image(
                 id=state.image_id, manifest_digest="", config=state.config, layers=state.layers
             )
-            return self.store.snapshot_dirs(image)
+            return self.store.snapshots.dirs(image)
         empty = cache_dir(self.paths) / "empty"
         empty.mkdir(parents=True, exist_ok=True)
         return [empty]

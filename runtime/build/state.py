@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from runtime.errors import RuntimeFailure
 from runtime.images.model import LayerInfo
-from runtime.images.store import canonical_json
+from runtime.images.oci import canonical_json
 from runtime.store.blobs import sha256_digest
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]

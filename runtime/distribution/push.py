@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.images.model import Image, LayerInfo
-from runtime.images.store import DOCKER_MANIFEST, ImageStore
+from runtime.images.oci import DOCKER_MANIFEST
+from runtime.images.store import ImageStore
 from runtime.layers.compression import DOCKER_TAR_GZIP, TAR, TAR_GZIP
 from runtime.paths import RuntimePaths
 

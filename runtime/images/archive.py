@@ -19,14 +19,9 @@ from typing import BinaryIO
 
 from runtime.errors import InvalidInput
 from runtime.images.model import Image
+from runtime.images.oci import DOCKER_CONFIG, OCI_CONFIG, OCI_MANIFEST, canonical_json
 from runtime.images.reference import parse_reference
-from runtime.images.store import (
-    DOCKER_CONFIG,
-    OCI_CONFIG,
-    OCI_MANIFEST,
-    ImageStore,
-    canonical_json,
-)
+from runtime.images.store import ImageStore
 from runtime.layers.compression import (
     DOCKER_TAR_GZIP,
     TAR,

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runtime.images.model import Image
-from runtime.images.store import ImageStore, now_rfc3339
+from runtime.images.oci import now_rfc3339
+from runtime.images.store import ImageStore
 from runtime.layers.export import write_layer
 
 

@@ -9,74 +9,43 @@ from __future__ import annotations
 
 import copy
 import fcntl
-import hashlib
 import json
-import os
 import platform
 import re
-import shutil
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from runtime.errors import Conflict, DigestMismatch, InvalidInput, NotFound
 from runtime.files import write_json_atomic
 from runtime.images.model import Image, LayerInfo
+from runtime.images.oci import (
+    DOCKER_MANIFEST,
+    OCI_CONFIG,
+    OCI_MANIFEST,
+    canonical_json,
+    chain_ids,
+    measure,
+    now_rfc3339,
+    unix_time,
+)
 from runtime.images.reference import parse_reference
-from runtime.layers.apply import apply_layer
+from runtime.images.snapshots import Snapshots
 from runtime.layers.compression import LAYER_MEDIA_TYPES, open_uncompressed, sniff_media_type
 from runtime.paths import RuntimePaths
 from runtime.store.blobs import BlobStore, Descriptor, check_digest
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 _HEX_PREFIX = re.compile(r"^[0-9a-f]{4,64}$")
-_CHUNK = 1 << 20
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le"}
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def canonical_json(value: dict) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
-
-
-def chain_ids(diff_ids: Sequence[str]) -> list[str]:
-    """OCI ChainIDs: the identity of a layer together with every layer below it."""
-    chain: list[str] = []
-    for diff_id in diff_ids:
-        if not chain:
-            chain.append(diff_id)
-        else:
-            text = f"{chain[-1]} {diff_id}".encode()
-            chain.append("sha256:" + hashlib.sha256(text).hexdigest())
-    return chain
-
-
-def unix_time(created: str) -> int:
-    """Seconds since the epoch of an RFC 3339 time; nanosecond precision is cut to micro."""
-    if not created:
-        return 0
-    text = re.sub(r"(\.\d{6})\d+", r"\1", created.replace("Z", "+00:00"))
-    try:
-        return int(datetime.fromisoformat(text).timestamp())
-    except ValueError:
-        return 0
 
 
 class ImageStore:
     def __init__(self, paths: RuntimePaths) -> None:
         self.paths = paths
         self.blobs = BlobStore(paths)
+        self.snapshots = Snapshots(paths, self.blobs)
         paths.images.mkdir(parents=True, exist_ok=True)
-        paths.snapshots.mkdir(parents=True, exist_ok=True)
         self._tags_file = paths.images / "tags.json"
 
     # --- adding images ---------------------------------------------------------------
@@ -91,7 +60,7 @@ class ImageStore:
         with self.blobs.open(desc.digest) as f:
             media_type = sniff_media_type(f.read(4))
             f.seek(0)
-            diff_id, unpacked = _measure(open_uncompressed(f))
+            diff_id, unpacked = measure(open_uncompressed(f))
         return LayerInfo(
             digest=desc.digest,
             diff_id=diff_id,
@@ -152,7 +121,7 @@ class ImageStore:
                 raise InvalidInput(f"unsupported layer media type {ref.get('mediaType')!r}")
             self._verify_blob(ref)
             with self.blobs.open(ref["digest"]) as f:
-                actual, unpacked = _measure(open_uncompressed(f))
+                actual, unpacked = measure(open_uncompressed(f))
             if actual != diff_id:
                 raise DigestMismatch(f"layer {ref['digest']} unpacks to {actual}, not {diff_id}")
             layers.append(
@@ -167,10 +136,8 @@ class ImageStore:
         if not self.blobs.has(digest):
             raise NotFound(f"blob {digest} not found")
         with self.blobs.open(digest) as f:
-            hasher = hashlib.sha256()
-            while chunk := f.read(_CHUNK):
-                hasher.update(chunk)
-        if "sha256:" + hasher.hexdigest() != digest:
+            actual, _ = measure(f)
+        if actual != digest:
             raise DigestMismatch(f"blob {digest} is corrupt")
         if self.blobs.size(digest) != ref.get("size"):
             raise InvalidInput(f"blob {digest} size differs from its descriptor")
@@ -321,34 +288,15 @@ class ImageStore:
         others = [self._load(i, {}) for i in self._ids()]
         in_use = {i.id for i in others} | {i.manifest_digest for i in others}
         in_use |= {layer.digest for i in others for layer in i.layers}
-        chains_in_use = {c for i in others for c in chain_ids(i.config["rootfs"]["diff_ids"])}
         for digest in [image.id, image.manifest_digest] + [x.digest for x in image.layers]:
             if digest not in in_use:
                 self.blobs.delete(digest)
+        chains_in_use = {c for i in others for c in chain_ids(i.config["rootfs"]["diff_ids"])}
         for chain in chain_ids(image.config["rootfs"]["diff_ids"]):
             if chain not in chains_in_use:
-                hex_id = chain.removeprefix("sha256:")
-                with self._snapshot_lock(hex_id):
-                    shutil.rmtree(self.paths.snapshots / hex_id, ignore_errors=True)
+                self.snapshots.remove(chain)
 
-    # --- snapshots and history --------------------------------------------------------
-
-    def snapshot_dirs(self, image: Image) -> list[Path]:
-        """Unpacked layer directories, top-most first (overlay lowerdir order)."""
-        dirs = []
-        for layer, chain in zip(
-            image.layers, chain_ids([x.diff_id for x in image.layers]), strict=True
-        ):
-            hex_id = chain.removeprefix("sha256:")
-            final = self.paths.snapshots / hex_id
-            if not final.is_dir():
-                with self._snapshot_lock(hex_id):
-                    if not final.is_dir():
-                        staging = self.paths.snapshots / f".unpack-{hex_id[:12]}-{uuid.uuid4().hex}"
-                        apply_layer(self.blobs.path(layer.digest), staging)
-                        os.rename(staging, final)
-            dirs.append(final)
-        return dirs[::-1]
+    # --- history and plumbing ---------------------------------------------------------
 
     def history(self, image: Image) -> list[dict]:
         """`docker history` rows, newest first."""
@@ -372,8 +320,6 @@ class ImageStore:
             rows[0]["Tags"] = image.tags or None
         return rows
 
-    # --- plumbing ---------------------------------------------------------------------
-
     def _record_path(self, image_id: str) -> Path:
         return self.paths.images / f"{check_digest(image_id)}.json"
 
@@ -396,12 +342,6 @@ class ImageStore:
             fcntl.flock(f, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             yield
 
-    @contextmanager
-    def _snapshot_lock(self, hex_id: str) -> Iterator[None]:
-        with open(self.paths.snapshots / f".{hex_id}.lock", "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            yield
-
 
 def _as_tag(text: str, names: dict[str, str]) -> str | None:
     """The tag `text` names, if it is a reference to an existing tag rather than an id."""
@@ -410,12 +350,3 @@ def _as_tag(text: str, names: dict[str, str]) -> str | None:
     except InvalidInput:
         return None
     return name if name in names else None
-
-
-def _measure(stream: BinaryIO) -> tuple[str, int]:
-    hasher = hashlib.sha256()
-    size = 0
-    while chunk := stream.read(_CHUNK):
-        hasher.update(chunk)
-        size += len(chunk)
-    return "sha256:" + hasher.hexdigest(), size

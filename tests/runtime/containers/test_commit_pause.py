@@ -91,7 +91,7 @@ def test_commit_freezes_the_container_and_thaws_it_after(
     assert load_state(runtime_paths, cid).status == Status.running
     assert freezer_state(cid) == "THAWED"
     assert grows(ticks)
-    top = ImageStore(runtime_paths).snapshot_dirs(image)[0]
+    top = ImageStore(runtime_paths).snapshots.dirs(image)[0]
     assert (top / "tmp" / "ticks").read_text().startswith("tick\n")
 
 
@@ -142,6 +142,6 @@ def test_a_stopped_container_commits_without_a_pause(runtime_paths, containers, 
 
     image = commit_container(runtime_paths, cid, parent.id, comment="after exit")
 
-    top = ImageStore(runtime_paths).snapshot_dirs(image)[0]
+    top = ImageStore(runtime_paths).snapshots.dirs(image)[0]
     assert (top / "tmp" / "done").read_text() == "done\n"
     assert load_state(runtime_paths, cid).status == Status.exited

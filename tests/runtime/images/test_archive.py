@@ -17,7 +17,7 @@ pytestmark = [
 
 
 def runs_echo(store, image) -> str:
-    (root,) = store.snapshot_dirs(image)
+    (root,) = store.snapshots.dirs(image)
     done = subprocess.run(
         ["chroot", str(root), "/bin/busybox", "echo", "hi"], capture_output=True, text=True
     )

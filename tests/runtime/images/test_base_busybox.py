@@ -22,7 +22,7 @@ def test_it_builds_busybox_with_an_applet_symlink_for_sh(runtime_paths):
     assert image.tags == ["busybox:latest"]
     assert image.config["config"]["Cmd"] == ["sh"]
     assert image.config["config"]["Env"][0].startswith("PATH=")
-    (root,) = store.snapshot_dirs(image)
+    (root,) = store.snapshots.dirs(image)
     assert os.readlink(root / "bin/sh") == "busybox"
     assert os.readlink(root / "usr/bin/awk") == "../../bin/busybox"
     assert (root / "bin/busybox").read_bytes() == Path("/bin/busybox").read_bytes()
@@ -46,7 +46,7 @@ def test_rebuilding_busybox_gives_the_same_image(runtime_paths):
 
 def test_busybox_runs_inside_its_snapshot(runtime_paths):
     store = ImageStore(runtime_paths)
-    (root,) = store.snapshot_dirs(build_busybox(store))
+    (root,) = store.snapshots.dirs(build_busybox(store))
 
     done = subprocess.run(
         ["chroot", str(root), "/bin/sh", "-c", "echo hi from $(basename $0)"],

@@ -15,7 +15,7 @@ def test_it_builds_debian_bookworm_with_working_apt_sources(runtime_paths):
 
     assert image.tags == ["debian:bookworm", "debian:latest"]
     assert image.config["config"]["Cmd"] == ["bash"]
-    root = store.snapshot_dirs(image)[0]
+    root = store.snapshots.dirs(image)[0]
     assert (root / "usr/bin/bash").is_file()
     assert (root / "usr/bin/apt-get").is_file()
     assert not any((root / "var/lib/apt/lists").glob("*_Packages"))

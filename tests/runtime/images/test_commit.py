@@ -37,7 +37,7 @@ def test_commit_adds_the_upperdir_as_a_new_top_layer(runtime_paths, tmp_path):
     assert [x.digest for x in image.layers[:1]] == [x.digest for x in parent.layers]
     assert image.config["config"] == {"Cmd": ["cat", "/srv/hello.txt"], "Env": ["PATH=/bin"]}
     assert image.config["author"] == "alice"
-    top, base = store.snapshot_dirs(image)
+    top, base = store.snapshots.dirs(image)
     assert (top / "srv/hello.txt").read_text() == "hello from the container\n"
     assert (base / "etc/motd").read_text() == "base"
     newest = store.history(image)[0]

@@ -5,9 +5,10 @@ import threading
 
 import pytest
 
-import runtime.images.store as store_module
+import runtime.images.snapshots as snapshots_module
 from runtime.errors import Conflict, DigestMismatch, InvalidInput, NotFound
-from runtime.images.store import ImageStore, canonical_json, chain_ids
+from runtime.images.oci import canonical_json, chain_ids
+from runtime.images.store import ImageStore
 from tests.runtime.layers.tars import make_tar
 
 CONFIG = {"config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]}}
@@ -114,7 +115,7 @@ def test_remove_keeps_blobs_and_snapshots_other_images_share(store):
     base = make_tar({"name": "base", "data": b"shared"})
     first = store.add_image([io.BytesIO(base)], CONFIG, tags=["first"])
     second = store.add_image([io.BytesIO(base), layer("top")], CONFIG, tags=["second"])
-    shared_snapshot = store.snapshot_dirs(second)[-1]
+    shared_snapshot = store.snapshots.dirs(second)[-1]
 
     store.remove("first")
 
@@ -123,18 +124,18 @@ def test_remove_keeps_blobs_and_snapshots_other_images_share(store):
     assert [i.id for i in store.list()] == [second.id]
 
 
-def test_snapshot_dirs_unpack_each_layer_once_top_first(store, monkeypatch):
+def test_snapshots_unpack_each_layer_once_top_first(store, monkeypatch):
     image = store.add_image([layer("bottom"), layer("top")], CONFIG)
     calls = []
-    real_apply = store_module.apply_layer
+    real_apply = snapshots_module.apply_layer
     monkeypatch.setattr(
-        store_module,
+        snapshots_module,
         "apply_layer",
         lambda tar, target: calls.append(tar) or real_apply(tar, target),
     )
     results = []
     threads = [
-        threading.Thread(target=lambda: results.append(store.snapshot_dirs(image)))
+        threading.Thread(target=lambda: results.append(store.snapshots.dirs(image)))
         for _ in range(4)
     ]
     for t in threads:
