@@ -3,7 +3,17 @@
 from dataclasses import asdict
 
 from runtime import volumes
-from runtime.containers import archive, attach, layout, lifecycle, logs, resources, top
+from runtime.containers import (
+    archive,
+    attach,
+    layout,
+    lifecycle,
+    listing,
+    logs,
+    pathstat,
+    resources,
+    top,
+)
 from runtime.containers.commit import commit_container as commit
 from runtime.containers.ocimounts import ETC_FILES
 from runtime.containers.spec import ContainerSpec
@@ -102,12 +112,12 @@ def container_changes(paths: RuntimePaths, cid: str, image_id: str) -> list[dict
 
 @runtime_task
 def container_path_stat(paths: RuntimePaths, cid: str, path: str) -> dict:
-    return archive.stat_path(paths, cid, path).to_docker()
+    return pathstat.stat_path(paths, cid, path).to_docker()
 
 
 @runtime_task
 def container_list_dir(paths: RuntimePaths, cid: str, path: str, limit: int) -> list[dict]:
-    return [asdict(e) for e in archive.list_directory(paths, cid, path, limit)]
+    return [asdict(e) for e in listing.list_directory(paths, cid, path, limit)]
 
 
 @runtime_task

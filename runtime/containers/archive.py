@@ -1,219 +1,40 @@
-"""`docker cp`: stat, read and write container paths as tar streams.
+"""`docker cp`: read and write container paths as tar streams (stat: runtime.containers.pathstat).
 
 A path in a volume or bind mount of the container is read and written in that mount's
 directory, as the container sees it (runtime.containers.mountpaths).
 
 Reads (stat, `docker cp` out, `docker export`, the dashboard's file browser) resolve the
-path a user names inside the container's root with openat2(RESOLVE_IN_ROOT) and walk below
-it one fd-relative component at a time without following symlinks, reading only inodes
-fstat called regular files (runtime.safefs explains why this and not a namespace-joining
-child). A running container that swaps a directory for a symlink to the host, or a file for
-a device node or FIFO, mid-read therefore gets its own symlink, device or FIFO back as a tar
-header, never host content (CVE-2018-15664).
+path a user names inside the container's root with openat2(RESOLVE_IN_ROOT)
+(runtime.containers.pathlookup) and walk below it one fd-relative component at a time
+without following symlinks, reading only inodes fstat called regular files (runtime.safefs
+explains why this and not a namespace-joining child). A running container that swaps a
+directory for a symlink to the host, or a file for a device node or FIFO, mid-read therefore
+gets its own symlink, device or FIFO back as a tar header, never host content
+(CVE-2018-15664).
 
 Writes (`docker cp` in) happen in a forked child chrooted into the container's rootfs
 mount or the mount's directory (runtime.containers.extract).
 """
 
-import errno
 import os
-import posixpath
 import stat
 import tarfile
-import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
 
 from runtime import safefs
 from runtime.containers.extract import extract_into
-from runtime.containers.layout import load_spec, rootfs
-from runtime.containers.lifecycle import remount
-from runtime.containers.mountpaths import Place, mount_points, place_of, real_path
-from runtime.containers.state import load_state
-from runtime.errors import Forbidden, InvalidInput, NotFound
+from runtime.containers.layout import load_spec
+from runtime.containers.pathlookup import container_path, open_place
+from runtime.containers.pathstat import PathStat, go_file_mode, rfc3339, stat_opened
+from runtime.errors import Forbidden, InvalidInput
 from runtime.layers.tarstream import TarStream
 from runtime.paths import RuntimePaths
 
 CHUNK = 64 * 1024
 
-# Go's os.FileMode type bits, as Docker sends them in X-Docker-Container-Path-Stat.
-GO_DIR = 1 << 31
-GO_SYMLINK = 1 << 27
-GO_DEVICE = 1 << 26
-GO_PIPE = 1 << 25
-GO_SOCKET = 1 << 24
-GO_SETUID = 1 << 23
-GO_SETGID = 1 << 22
-GO_CHARDEV = 1 << 21
-GO_STICKY = 1 << 20
-
 
 class TooLarge(InvalidInput):
     """What was asked for is over the size the caller allows."""
-
-
-@dataclass
-class PathStat:
-    name: str
-    size: int
-    mode: int
-    mtime: str
-    link_target: str
-
-    def to_docker(self) -> dict:
-        d = asdict(self)
-        d["linkTarget"] = d.pop("link_target")
-        return d
-
-
-def go_file_mode(st_mode: int) -> int:
-    mode = st_mode & 0o777
-    kind = stat.S_IFMT(st_mode)
-    mode |= {
-        stat.S_IFDIR: GO_DIR,
-        stat.S_IFLNK: GO_SYMLINK,
-        stat.S_IFIFO: GO_PIPE,
-        stat.S_IFSOCK: GO_SOCKET,
-        stat.S_IFBLK: GO_DEVICE,
-        stat.S_IFCHR: GO_DEVICE | GO_CHARDEV,
-    }.get(kind, 0)
-    if st_mode & stat.S_ISUID:
-        mode |= GO_SETUID
-    if st_mode & stat.S_ISGID:
-        mode |= GO_SETGID
-    if st_mode & stat.S_ISVTX:
-        mode |= GO_STICKY
-    return mode
-
-
-def _rfc3339(seconds: float) -> str:
-    whole = int(seconds)
-    nanos = int(round((seconds - whole) * 1e9))
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{nanos:09d}Z"
-
-
-def _container_path(path: str) -> str:
-    if not path:
-        raise InvalidInput("path must not be empty")
-    return path if path.startswith("/") else "/" + path
-
-
-def _open_rootfs(paths: RuntimePaths, cid: str) -> int:
-    """An O_PATH fd of the container's rootfs mount, the root every read resolves in."""
-    load_state(paths, cid)
-    remount(paths, cid)
-    return safefs.open_root(rootfs(paths, cid))
-
-
-def _resolve(root_fd: int, path: str, follow_last: bool = False) -> int:
-    try:
-        return safefs.resolve(root_fd, path, follow_last)
-    except OSError as err:
-        if err.errno in (errno.ENOENT, errno.ENOTDIR, errno.EXDEV):
-            raise NotFound(f"Could not find the file {path} in container") from None
-        if err.errno == errno.ELOOP:
-            raise InvalidInput(f"{path}: too many levels of symbolic links") from None
-        raise
-
-
-def _open(paths: RuntimePaths, cid: str, path: str, follow_last: bool = False) -> tuple[Place, int]:
-    """The place `path` lives in (the rootfs, or a mount of the container) and an O_PATH fd
-    of it there; the caller closes both."""
-    rootfs_fd = _open_rootfs(paths, cid)
-    try:
-        mounts = mount_points(load_spec(paths, cid))
-        real = path
-        if mounts:
-            try:
-                real = real_path(rootfs_fd, mounts, path, follow_last or path.endswith("/"))
-            except OSError as err:
-                if err.errno != errno.ELOOP:
-                    raise
-                raise InvalidInput(f"{path}: too many levels of symbolic links") from None
-        place = place_of(rootfs_fd, mounts, real) if mounts else None
-        if place is None:
-            place = Place(os.dup(rootfs_fd), path, False, False)
-        try:
-            return place, _resolve(place.root_fd, place.path, follow_last)
-        except NotFound:
-            place.close()
-            raise NotFound(f"Could not find the file {path} in container") from None
-        except BaseException:
-            place.close()
-            raise
-    finally:
-        os.close(rootfs_fd)
-
-
-def _link_target_of(paths: RuntimePaths, cid: str, path: str) -> str:
-    """Where the symlink `path` leads in the container, volumes and binds included."""
-    rootfs_fd = _open_rootfs(paths, cid)
-    try:
-        mounts = mount_points(load_spec(paths, cid))
-        if not mounts:
-            return _link_target(rootfs_fd, path)
-        try:
-            return real_path(rootfs_fd, mounts, path, follow_last=True)
-        except OSError:
-            return posixpath.normpath(path)
-    finally:
-        os.close(rootfs_fd)
-
-
-def _in_container(root_fd: int, fd: int) -> str:
-    """The container path of an fd resolved under `root_fd`."""
-    root, where = safefs.host_path(root_fd), safefs.host_path(fd)
-    if where == root:
-        return "/"
-    return where[len(root) :] if where.startswith(root + "/") else ""
-
-
-def _link_target(root_fd: int, path: str) -> str:
-    """Where the symlink `path` leads in the container, like realpath(): resolved whole
-    when it can be, else (a dangling link) its target joined to its resolved directory."""
-    try:
-        fd = safefs.resolve(root_fd, path, follow_last=True)
-    except OSError:
-        parent, name = posixpath.split(path.rstrip("/"))
-        try:
-            fd = safefs.resolve(root_fd, parent or "/", follow_last=True)
-        except OSError:
-            return posixpath.normpath(path)
-        try:
-            base = _in_container(root_fd, fd)
-            target = os.readlink(name, dir_fd=fd)
-        except OSError:
-            return posixpath.normpath(path)
-        finally:
-            os.close(fd)
-        return posixpath.normpath(posixpath.join(base, target))
-    try:
-        return _in_container(root_fd, fd)
-    finally:
-        os.close(fd)
-
-
-def _path_stat(paths: RuntimePaths, cid: str, path: str, fd: int) -> PathStat:
-    st = os.fstat(fd)
-    return PathStat(
-        name=os.path.basename(path.rstrip("/")) or "/",
-        size=st.st_size,
-        mode=go_file_mode(st.st_mode),
-        mtime=_rfc3339(st.st_mtime),
-        link_target=_link_target_of(paths, cid, path) if stat.S_ISLNK(st.st_mode) else "",
-    )
-
-
-def stat_path(paths: RuntimePaths, cid: str, path: str) -> PathStat:
-    """What `docker cp` and HEAD /archive report of `path` (the symlink itself, not its
-    target, for a symlink)."""
-    path = _container_path(path)
-    place, fd = _open(paths, cid, path)
-    try:
-        return _path_stat(paths, cid, path, fd)
-    finally:
-        os.close(fd)
-        place.close()
 
 
 def _tarinfo(arcname: str, st: os.stat_result, fd: int) -> tarfile.TarInfo | None:
@@ -291,10 +112,10 @@ def get_archive(
     symlink and reads only regular files (runtime.safefs). Past `max_bytes` of tar the
     stream raises TooLarge.
     """
-    path = _container_path(path)
-    place, fd = _open(paths, cid, path)
+    path = container_path(path)
+    place, fd = open_place(paths, cid, path)
     try:
-        info = _path_stat(paths, cid, path, fd)
+        info = stat_opened(paths, cid, path, fd)
     except BaseException:
         os.close(fd)
         raise
@@ -312,8 +133,8 @@ def open_file(
 ) -> tuple[PathStat, Iterator[bytes]]:
     """The content of the regular file at `path` (symlinks followed inside the container),
     for a download of that one file; a file over `max_bytes` raises TooLarge up front."""
-    path = _container_path(path)
-    place, fd = _open(paths, cid, path, follow_last=True)
+    path = container_path(path)
+    place, fd = open_place(paths, cid, path, follow_last=True)
     place.close()
     try:
         st = os.fstat(fd)
@@ -328,55 +149,17 @@ def open_file(
         name=os.path.basename(path.rstrip("/")),
         size=st.st_size,
         mode=go_file_mode(st.st_mode),
-        mtime=_rfc3339(st.st_mtime),
+        mtime=rfc3339(st.st_mtime),
         link_target="",
     )
     return info, _owning(content, safefs.read_exactly(content, st.st_size, CHUNK))
 
 
-@dataclass
-class DirEntry:
-    name: str
-    mode: int
-    size: int
-    link_target: str
-
-
-def list_directory(paths: RuntimePaths, cid: str, path: str, limit: int) -> list[DirEntry]:
-    """The first `limit` entries (by name) of the directory `path`, for the file browser."""
-    path = _container_path(path)
-    place, fd = _open(paths, cid, path, follow_last=True)
-    place.close()
-    try:
-        if not stat.S_ISDIR(os.fstat(fd).st_mode):
-            raise InvalidInput(f"{path} is not a directory")
-        listing = safefs.open_dir(fd)
-        try:
-            names = sorted(os.listdir(listing))[:limit]
-        finally:
-            os.close(listing)
-        found = []
-        for name in names:
-            try:
-                entry = safefs.child(fd, name)
-            except OSError:
-                continue
-            try:
-                st = os.fstat(entry)
-                link = safefs.readlink(entry) if stat.S_ISLNK(st.st_mode) else ""
-            finally:
-                os.close(entry)
-            found.append(DirEntry(name=name, mode=st.st_mode, size=st.st_size, link_target=link))
-        return found
-    finally:
-        os.close(fd)
-
-
 def tree_size(paths: RuntimePaths, cid: str, path: str, stop_after: int) -> int:
     """About how many bytes the tar of `path` takes (headers and padded content, without
     PAX records); counting stops once past `stop_after`."""
-    path = _container_path(path)
-    place, fd = _open(paths, cid, path)
+    path = container_path(path)
+    place, fd = open_place(paths, cid, path)
     place.close()
     try:
         st = os.fstat(fd)
@@ -401,8 +184,8 @@ def put_archive(paths: RuntimePaths, cid: str, path: str, tar_stream: Iterable[b
     mount that holds it, if one does. The extraction stays in that one directory: an entry
     whose path leads below another mount of the container is written under that mount's
     mount point, not into it."""
-    dest = _container_path(path)
-    place, fd = _open(paths, cid, dest, follow_last=True)
+    dest = container_path(path)
+    place, fd = open_place(paths, cid, dest, follow_last=True)
     os.close(fd)
     try:
         if place.readonly:

@@ -4,7 +4,7 @@ import tarfile
 
 import pytest
 
-from runtime.containers import archive
+from runtime.containers import archive, pathstat
 from runtime.errors import InvalidInput, NotFound
 
 pytestmark = pytest.mark.privileged
@@ -49,23 +49,23 @@ def test_copy_in_and_out(runtime_paths, containers):
     assert st.st_uid == 1234 and st.st_mode & 0o7777 == 0o4755
 
     stat, stream = archive.get_archive(runtime_paths, cid, "/tmp/dir")
-    assert stat.name == "dir" and stat.mode & archive.GO_DIR
+    assert stat.name == "dir" and stat.mode & pathstat.GO_DIR
     members = read_tar(stream)
     assert members["dir/file.txt"] == b"payload"
     assert members["dir/link"].linkname == "file.txt"
 
-    file_stat = archive.stat_path(runtime_paths, cid, "/tmp/dir/file.txt")
+    file_stat = pathstat.stat_path(runtime_paths, cid, "/tmp/dir/file.txt")
     assert file_stat.size == 7
-    assert file_stat.mode == 0o755 | archive.GO_SETUID
-    link_stat = archive.stat_path(runtime_paths, cid, "/tmp/dir/link")
-    assert link_stat.mode & archive.GO_SYMLINK
+    assert file_stat.mode == 0o755 | pathstat.GO_SETUID
+    link_stat = pathstat.stat_path(runtime_paths, cid, "/tmp/dir/link")
+    assert link_stat.mode & pathstat.GO_SYMLINK
     assert link_stat.link_target == "/tmp/dir/file.txt"
 
 
 def test_missing_paths_are_not_found(runtime_paths, containers):
     cid = containers("true")
     with pytest.raises(NotFound):
-        archive.stat_path(runtime_paths, cid, "/nope")
+        pathstat.stat_path(runtime_paths, cid, "/nope")
     with pytest.raises(NotFound):
         archive.get_archive(runtime_paths, cid, "/nope")
     with pytest.raises(NotFound):
@@ -94,7 +94,7 @@ def test_cve_2018_15664_symlink_to_root_stays_inside(runtime_paths, containers, 
     with pytest.raises(NotFound):
         archive.get_archive(runtime_paths, cid, f"/escape{tmp_path}")
     with pytest.raises(NotFound):
-        archive.stat_path(runtime_paths, cid, f"/escape{host_marker}")
+        pathstat.stat_path(runtime_paths, cid, f"/escape{host_marker}")
 
     _, stream = archive.get_archive(runtime_paths, cid, "/etcl/passwd")
     assert b"app:x:1234" in read_tar(stream)["passwd"]

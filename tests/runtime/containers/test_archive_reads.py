@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from runtime.containers import archive
+from runtime.containers import archive, listing, pathstat
 from runtime.errors import InvalidInput, NotFound
 
 pytestmark = pytest.mark.privileged
@@ -74,14 +74,14 @@ def test_a_directory_is_listed_one_level_without_following_links(runtime_paths, 
     (top / "srv" / "sub" / "deeper").write_bytes(b"")
     (top / "srv" / "root").symlink_to("/")
 
-    listed = {e.name: e for e in archive.list_directory(runtime_paths, cid, "/srv", 100)}
+    listed = {e.name: e for e in listing.list_directory(runtime_paths, cid, "/srv", 100)}
 
     assert sorted(listed) == ["file", "root", "sub"]
     assert stat.S_ISDIR(listed["sub"].mode) and listed["file"].size == 3
     assert stat.S_ISLNK(listed["root"].mode) and listed["root"].link_target == "/"
-    assert [e.name for e in archive.list_directory(runtime_paths, cid, "/srv", 1)] == ["file"]
+    assert [e.name for e in listing.list_directory(runtime_paths, cid, "/srv", 1)] == ["file"]
     with pytest.raises(InvalidInput):
-        archive.list_directory(runtime_paths, cid, "/srv/file", 100)
+        listing.list_directory(runtime_paths, cid, "/srv/file", 100)
 
 
 def test_link_targets_resolve_inside_the_container(runtime_paths, containers):
@@ -91,5 +91,5 @@ def test_link_targets_resolve_inside_the_container(runtime_paths, containers):
     (top / "a" / "up").symlink_to("../../../../etc")
     (top / "a" / "dangling").symlink_to("missing/file")
 
-    assert archive.stat_path(runtime_paths, cid, "/a/up").link_target == "/etc"
-    assert archive.stat_path(runtime_paths, cid, "/a/dangling").link_target == "/a/missing/file"
+    assert pathstat.stat_path(runtime_paths, cid, "/a/up").link_target == "/etc"
+    assert pathstat.stat_path(runtime_paths, cid, "/a/dangling").link_target == "/a/missing/file"

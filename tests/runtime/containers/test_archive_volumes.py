@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from runtime import volumes
-from runtime.containers import archive
+from runtime.containers import archive, listing, pathstat
 from runtime.errors import Forbidden, NotFound
 
 pytestmark = pytest.mark.privileged
@@ -63,8 +63,8 @@ def test_copy_into_and_out_of_a_volume_uses_the_volumes_directory(runtime_paths,
     info, chunks = archive.get_archive(runtime_paths, cid, "/data/in.txt")
     assert info.name == "in.txt" and info.size == len(b"into the volume")
     assert read_tar(chunks) == {"in.txt": b"into the volume"}
-    assert archive.stat_path(runtime_paths, cid, "/data/").mode & archive.GO_DIR
-    assert [e.name for e in archive.list_directory(runtime_paths, cid, "/data", 10)] == ["in.txt"]
+    assert pathstat.stat_path(runtime_paths, cid, "/data/").mode & pathstat.GO_DIR
+    assert [e.name for e in listing.list_directory(runtime_paths, cid, "/data", 10)] == ["in.txt"]
     _, whole = archive.get_archive(runtime_paths, cid, "/ro")
     assert read_tar(whole) == {"ro/kept": b"read only\n"}
 
@@ -95,7 +95,7 @@ def test_a_symlink_planted_in_a_volume_leads_only_into_the_container(
     assert (upper / marker).exists() and (upper / "tmp" / f"{marker}2").exists()
     _, chunks = archive.get_archive(runtime_paths, cid, "/data/host-etc/passwd")
     assert read_tar(chunks) == {"passwd": (lowerdir / "etc" / "passwd").read_bytes()}
-    assert archive.stat_path(runtime_paths, cid, "/data/host-etc").link_target == "/etc"
+    assert pathstat.stat_path(runtime_paths, cid, "/data/host-etc").link_target == "/etc"
     with pytest.raises(NotFound):
         archive.open_file(runtime_paths, cid, "/data/to-root/no-such-file")
 
@@ -139,4 +139,4 @@ def test_a_bind_of_one_file_and_the_containers_etc_files_are_read_where_they_are
     assert read_tar(chunks) == {"one.txt": b"one file\n"}
     for beside in ("/one.txt/../sibling", "/one.txt/x"):
         with pytest.raises(NotFound):
-            archive.stat_path(runtime_paths, cid, beside)
+            pathstat.stat_path(runtime_paths, cid, beside)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.containers import archive, lifecycle
+from runtime.containers import archive, lifecycle, pathstat
 from runtime.containers.commit import commit_container
 from runtime.errors import NotFound
 from runtime.images.store import ImageStore
@@ -160,7 +160,7 @@ def readers(runtime_paths, cid: str, lowerdir: Path) -> list[Callable[[], bytes]
         lambda: tar_of(runtime_paths, cid, "/d/f03"),
         lambda: tar_of(runtime_paths, cid, "/l/"),
         lambda: tar_of(runtime_paths, cid, "/l/f03"),
-        lambda: repr(archive.stat_path(runtime_paths, cid, "/l/f03")).encode(),
+        lambda: repr(pathstat.stat_path(runtime_paths, cid, "/l/f03")).encode(),
         lambda: tar_of(runtime_paths, cid, "/"),
         lambda: layer_of(upper),
         lambda: diff_of(upper, lowerdir),
@@ -196,7 +196,7 @@ def test_cve_2018_15664_symlink_swaps_never_reach_host_files(
     secret = f"/d/{marker.decode()}"
     for read in (
         lambda: tar_of(runtime_paths, cid, secret),
-        lambda: archive.stat_path(runtime_paths, cid, secret).name.encode(),
+        lambda: pathstat.stat_path(runtime_paths, cid, secret).name.encode(),
     ):
         for got in race(read, RACE_SECONDS / 4):
             raise AssertionError(f"{secret} was found: {got[:200]!r}")
@@ -267,7 +267,7 @@ def test_devices_and_fifos_named_directly_are_archived_as_headers(
     assert [m.isfifo() for m in members(tar_of(runtime_paths, cid, "/pipe"))] == [True]
     assert marker not in tar_of(runtime_paths, cid, "/")
     assert marker not in layer_of(upper)
-    assert archive.stat_path(runtime_paths, cid, "/disk").mode & archive.GO_DEVICE
+    assert pathstat.stat_path(runtime_paths, cid, "/disk").mode & pathstat.GO_DEVICE
 
 
 def test_cve_2018_15664_commit_of_a_swapping_container_keeps_host_files_out(
