@@ -253,3 +253,17 @@ def test_a_new_namespace_has_loopback_up_and_leaves_the_caller_at_home(network, 
     finally:
         links.remove_netns(f"{prefix}-{'e' * 12}")
     assert not os.path.exists(path)
+
+
+def test_an_endpoint_gets_dockers_mac_for_its_address_unless_one_is_asked(network):
+    network.ensure_default()
+    network.create_netns(A)
+    network.create_netns(B)
+    derived = network.connect(A, "bridge", hostname="a")
+    octets = [int(o) for o in derived.ip.split(".")]
+    assert derived.mac == "02:42:" + ":".join(f"{o:02x}" for o in octets)
+    asked = network.connect(B, "bridge", hostname="b", mac="02:42:ac:11:00:99")
+    assert asked.mac == "02:42:ac:11:00:99"
+    with links.in_netns(network.netns_path(B)) as ns:
+        eth0 = ns.get_links(ns.link_lookup(ifname="eth0")[0])[0]
+    assert eth0.get("address") == "02:42:ac:11:00:99"
