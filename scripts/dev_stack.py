@@ -38,7 +38,7 @@ sys.path.insert(0, str(SOURCE))
 
 from bench.docker_peer import answers, docker_peer, mounts_under  # noqa: E402
 from runtime.cgroups import CGROUP_ROOT, container_cgroup  # noqa: E402
-from runtime.images.archive import save_archive  # noqa: E402
+from runtime.images.archive_save import save_archive  # noqa: E402
 from runtime.images.base import build_debian  # noqa: E402
 from runtime.images.store import ImageStore  # noqa: E402
 from runtime.paths import RuntimePaths  # noqa: E402

@@ -9,7 +9,7 @@ from typing import BinaryIO
 from django.conf import settings
 
 from runtime.errors import InvalidInput
-from runtime.images.archive import archive_tags
+from runtime.images.archive_names import archive_tags
 
 from ..errors import BadRequest
 from ..events import make_event, publish

@@ -21,7 +21,7 @@ from typing import BinaryIO
 from runtime.build.sources import FileTree, IndexTree, SourceTree, resolve
 from runtime.build.tarindex import ContextIndex, index_tar
 from runtime.errors import InvalidInput
-from runtime.images.archive import CappedReader
+from runtime.images.archive_members import CappedReader
 from runtime.layers.apply import apply_layer
 from runtime.layers.compression import open_uncompressed
 

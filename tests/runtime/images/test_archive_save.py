@@ -7,7 +7,8 @@ import tarfile
 import pytest
 
 from runtime.errors import InvalidInput
-from runtime.images.archive import load_archive, save_archive
+from runtime.images.archive import load_archive
+from runtime.images.archive_save import save_archive
 from runtime.images.store import ImageStore
 from tests.runtime.layers.tars import make_tar
 

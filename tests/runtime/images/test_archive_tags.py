@@ -13,7 +13,9 @@ import tarfile
 import pytest
 
 from runtime.errors import InvalidInput
-from runtime.images.archive import archive_tags, load_archive, save_archive
+from runtime.images.archive import load_archive
+from runtime.images.archive_names import archive_tags
+from runtime.images.archive_save import save_archive
 from runtime.images.store import ImageStore
 
 
