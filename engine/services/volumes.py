@@ -1,4 +1,6 @@
-"""Volume use cases (`docker volume ...`) and the mounts of a container's create.
+"""Volumes and a container's mounts: who sees a volume, its row and node directory made and
+removed, and what a container's create mounts, claims and records and its removal takes
+back. The `docker volume` commands are in volume_commands.
 
 Volumes live on a node with the `local` driver. Every volume has an owner: a user sees and
 mounts their own and their teammates', an administrator all of them; to anyone else a
@@ -26,7 +28,6 @@ from .access import NODE_ADMIN, Actor, teammates
 # Docker's rule for volume names.
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 DRIVER = "local"
-_TRUE = ("1", "true", "True")
 
 
 def visible_volumes(actor: Actor) -> QuerySet[Volume]:
@@ -34,13 +35,6 @@ def visible_volumes(actor: Actor) -> QuerySet[Volume]:
     if actor.admin:
         return qs
     return qs.filter(Q(owner=actor.user) | Q(owner__in=teammates(actor.user)))
-
-
-def resolve_volume(actor: Actor, node: Node, name: str) -> Volume:
-    found = visible_volumes(actor).filter(node=node, name=name).first()
-    if found is None:
-        raise NotFound(f"get {name}: no such volume")
-    return found
 
 
 def mountpoint(volume_name: str) -> str:
@@ -52,7 +46,7 @@ def _emit(volume: Volume, action: str, **extra: str) -> None:
     publish(make_event("volume", action, volume.name, {"driver": volume.driver, **extra}))
 
 
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
     if not _NAME.match(name):
         raise BadRequest(
             f'create {name}: "{name}" includes invalid characters for a local volume name, '
@@ -61,7 +55,7 @@ def _check_name(name: str) -> None:
         )
 
 
-def _claim(actor: Actor, node: Node, name: str, labels: dict, anonymous: bool) -> Volume:
+def claim_volume(actor: Actor, node: Node, name: str, labels: dict, anonymous: bool) -> Volume:
     """The volume `name` for `actor`: theirs if it exists and they may see it, else a new
     row. A name held by someone they may not see is a conflict, and tells nothing more."""
     existing = Volume.objects.filter(node=node, name=name).first()
@@ -87,25 +81,6 @@ def _claim(actor: Actor, node: Node, name: str, labels: dict, anonymous: bool) -
     return volume
 
 
-def do_create_volume(
-    actor: Actor,
-    node: Node,
-    name: str,
-    driver: str = DRIVER,
-    labels: dict | None = None,
-    driver_opts: dict | None = None,
-) -> Volume:
-    if driver and driver != DRIVER:
-        raise NotFound(f"error looking up volume plugin {driver}: plugin not found")
-    if driver_opts:
-        # The local driver's options mount a device or a network share by a host-side
-        # mount(2); a volume here is a plain directory of its node.
-        raise BadRequest("create: driver options are not supported by this engine's local driver")
-    name = name or secrets.token_hex(32)
-    _check_name(name)
-    return _claim(actor, node, name, labels or {}, anonymous=False)
-
-
 def users(volume: Volume) -> list[str]:
     return list(volume.mounts.values_list("container_id", flat=True).distinct())
 
@@ -118,61 +93,6 @@ def do_remove_volume(actor: Actor, volume: Volume, force: bool = False) -> None:
     with transaction.atomic():
         Volume.objects.filter(pk=volume.pk).delete()
         _emit(volume, "destroy")
-
-
-def matches(volume: Volume, filters: dict[str, list[str]]) -> bool:
-    """Docker's volume filters: name (substring), label (key or key=value, all must hold),
-    driver, dangling (no container uses it)."""
-
-    def label_ok(wanted: str) -> bool:
-        key, eq, value = wanted.partition("=")
-        return key in volume.labels and (not eq or volume.labels[key] == value)
-
-    checks = {
-        "name": lambda v: v in volume.name,
-        "driver": lambda v: v == volume.driver,
-        "label": label_ok,
-        "dangling": lambda v: (v in _TRUE) == (not volume.mounts.exists()),
-    }
-    for key, values in filters.items():
-        if key == "all":
-            continue
-        check = checks.get(key)
-        if check is None:
-            raise BadRequest(f"invalid filter '{key}'")
-        combine = all if key == "label" else any
-        if not combine(check(v) for v in values):
-            return False
-    return True
-
-
-def do_prune_volumes(
-    actor: Actor, node: Node, filters: dict[str, list[str]]
-) -> tuple[list[str], int]:
-    """Remove the actor's unused volumes: anonymous ones only unless `all=true` is asked
-    (Docker's rule since API 1.42). Returns (names, bytes reclaimed)."""
-    every = any(v in _TRUE for v in filters.get("all", []))
-    candidates = visible_volumes(actor).filter(node=node, mounts__isnull=True)
-    if not every:
-        candidates = candidates.filter(anonymous=True)
-    doomed = [v for v in candidates if matches(v, {**filters, "dangling": ["true"]})]
-    sizes = run_on_node(node, tasks.volume_sizes, [v.name for v in doomed]) if doomed else {}
-    removed, reclaimed = [], 0
-    for volume in doomed:
-        try:
-            do_remove_volume(actor, volume)
-        except Conflict:
-            continue
-        removed.append(volume.name)
-        reclaimed += sizes.get(volume.name, 0)
-    return removed, reclaimed
-
-
-def disk_usage(actor: Actor, node: Node) -> list[tuple[Volume, int]]:
-    """`docker system df`'s volumes: those the actor sees, with the bytes each holds."""
-    rows = list(visible_volumes(actor).filter(node=node))
-    sizes = run_on_node(node, tasks.volume_sizes, [v.name for v in rows]) if rows else {}
-    return [(v, sizes.get(v.name, 0)) for v in rows]
 
 
 # ---- a container's mounts ----------------------------------------------------------------
@@ -293,7 +213,7 @@ def plan_mounts(
                 }
             )
         elif source:
-            _check_name(source)
+            check_name(source)
             plan.add_volume(source, dst, readonly, "nocopy" not in opts, anon=False)
         else:
             plan.add_volume(secrets.token_hex(32), dst, readonly, True, anon=True)
@@ -339,7 +259,7 @@ def _plan_mount(plan: MountPlan, mount: dict) -> None:
         if driver != DRIVER:
             raise NotFound(f"error looking up volume plugin {driver}: plugin not found")
         if source:
-            _check_name(source)
+            check_name(source)
         name = source or secrets.token_hex(32)
         plan.add_volume(name, dst, readonly, not options.get("NoCopy"), anon=not source)
         if options.get("Labels"):
@@ -371,7 +291,7 @@ def claim_volumes(actor: Actor, node: Node, plan: MountPlan) -> list[Volume]:
     labels = {m["volume"]: m.get("labels") or {} for m in plan.runtime if m.get("volume")}
     for name, _, anonymous in plan.volumes:
         existed = Volume.objects.filter(node=node, name=name).exists()
-        volume = _claim(actor, node, name, labels.get(name, {}), anonymous)
+        volume = claim_volume(actor, node, name, labels.get(name, {}), anonymous)
         if not existed and anonymous:
             made.append(volume)
     return made
