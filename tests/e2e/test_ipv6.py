@@ -13,7 +13,7 @@ from docker.types import IPAMConfig, IPAMPool
 from pyroute2 import IPRoute
 
 from dockyard.ephemeral import free_port
-from tests.e2e.test_networks import get, name, ok
+from tests.e2e.networking import get, name, ok
 
 pytestmark = [pytest.mark.e2e, pytest.mark.privileged]
 
