@@ -9,16 +9,15 @@ nothing from /etc), containers' cgroups under a parent of their own, and a bridg
 on a free /24 of 198.18.0.0/16 (user networks get /24s of 198.19.0.0/16): 198.18.0.0/15 is
 the range set aside for benchmarks, which host networks do not use. busybox is loaded with no
 Docker Hub: saved from the daemon `--from` names (Dockyard, so both run the same image), or
-imported from the host's /bin/busybox. Prints `export PEER_DOCKER_HOST=...` and runs until
-Ctrl-C; then every container, process, mount, cgroup, bridge and file it made goes. Other
-benches use it as a context manager: `with docker_peer(source) as host: ...`. Installs
-Debian's docker.io (containerd, dockerd) when dockerd is missing.
+imported from the host's /bin/busybox (bench.peer_image). Prints `export PEER_DOCKER_HOST=...`
+and runs until Ctrl-C; then every container, process, mount, cgroup, bridge and file it made
+goes (bench.peer_cleanup). Other benches use it as a context manager:
+`with docker_peer(source) as host: ...`. Installs Debian's docker.io (containerd, dockerd)
+when dockerd is missing.
 """
 
 import argparse
 import contextlib
-import hashlib
-import io
 import ipaddress
 import json
 import os
@@ -27,7 +26,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
@@ -35,10 +33,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dockyard.ephemeral import stop_process  # noqa: E402
+from bench.peer_cleanup import SHIM_SOCKETS, stop_peer  # noqa: E402
+from bench.peer_image import load_busybox  # noqa: E402
 
-BUSYBOX = Path("/bin/busybox")
-CGROUPS = Path("/sys/fs/cgroup")
 BENCH_RANGE = ipaddress.ip_network("198.18.0.0/16")
 # User networks (`docker network create`) take /24s of the other half of the range.
 USER_POOL = "base=198.19.0.0/16,size=24"
@@ -46,7 +43,6 @@ POLICY_RC = Path("/usr/sbin/policy-rc.d")
 # Paths the daemons write whatever their flags say: dockerd's trust key and plugin directory,
 # containerd's shim sockets. Each goes afterwards when this peer was the one to make it.
 FIXED_FILES = [Path("/etc/docker/key.json")]
-SHIM_SOCKETS = Path("/run/containerd/s")
 FIXED_DIRS = [
     SHIM_SOCKETS,
     Path("/run/containerd"),
@@ -100,75 +96,6 @@ def free_subnet() -> ipaddress.IPv4Network:
     raise RuntimeError(f"no free /24 in {BENCH_RANGE}")
 
 
-def busybox_tar() -> bytes:
-    """A root filesystem of the host's static busybox and its applet links, for docker import."""
-    applets = subprocess.run(
-        [str(BUSYBOX), "--list-full"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    dirs = {"bin", "dev", "etc", "proc", "root", "sys", "tmp", "usr", "var"}
-    for applet in applets:
-        parent = os.path.dirname(applet)
-        while parent:
-            dirs.add(parent)
-            parent = os.path.dirname(parent)
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name in sorted(dirs):
-            info = tarfile.TarInfo(name)
-            info.type, info.mode = tarfile.DIRTYPE, 0o1777 if name == "tmp" else 0o755
-            tar.addfile(info)
-        for name, text in (
-            ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"),
-            ("etc/group", "root:x:0:\nnogroup:x:65534:\n"),
-        ):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(text), 0o644
-            tar.addfile(info, io.BytesIO(text.encode()))
-        with open(BUSYBOX, "rb") as f:
-            info = tarfile.TarInfo("bin/busybox")
-            info.size, info.mode = os.fstat(f.fileno()).st_size, 0o755
-            tar.addfile(info, f)
-        for applet in sorted(set(applets) - {"bin/busybox"}):
-            info = tarfile.TarInfo(applet)
-            info.type = tarfile.SYMTYPE
-            info.linkname = os.path.relpath("bin/busybox", os.path.dirname(applet))
-            tar.addfile(info)
-    return buf.getvalue()
-
-
-def load_busybox(host: str, source: str | None) -> None:
-    """busybox:latest into the daemon at `host`, from the daemon at `source` or /bin/busybox."""
-    if source:
-        save = subprocess.Popen(
-            ["docker", "-H", source, "save", "busybox:latest"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        load = subprocess.run(
-            ["docker", "-H", host, "load"], stdin=save.stdout, capture_output=True, check=False
-        )
-        save.stdout.close()
-        saved = save.wait(timeout=120)
-        if saved == 0 and load.returncode == 0:
-            return
-        print(
-            f"docker peer: busybox from {source} did not load "
-            f"({save.stderr.read().decode().strip()} {load.stderr.decode().strip()}); "
-            "importing /bin/busybox instead",
-            file=sys.stderr,
-        )
-    subprocess.run(
-        [
-            *("docker", "-H", host, "import"),
-            *("--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
-            *("--change", 'CMD ["sh"]', "-", "busybox:latest"),
-        ],
-        input=busybox_tar(),
-        capture_output=True,
-        check=True,
-    )
-
-
 def wait_until(ready, procs: dict[str, tuple[subprocess.Popen, Path]], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
@@ -184,108 +111,6 @@ def wait_until(ready, procs: dict[str, tuple[subprocess.Popen, Path]], timeout: 
 def answers(host: str) -> bool:
     probe = ["docker", "-H", host, "version"]
     return subprocess.run(probe, capture_output=True, check=False).returncode == 0
-
-
-def mounts_under(root: Path) -> list[str]:
-    """Mount points at or below `root`, deepest first."""
-    found = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        # Field 5 is the mount point, with spaces and the like written as octal escapes.
-        point = line.split()[4].encode().decode("unicode_escape")
-        if point == str(root) or point.startswith(f"{root}/"):
-            found.append(point)
-    return sorted(found, key=lambda p: p.count("/"), reverse=True)
-
-
-def kill_cgroup_tree(name: str) -> None:
-    """SIGKILL whatever still runs in the containers' cgroups, then remove them."""
-    freezer = CGROUPS / "freezer" / name
-    if freezer.is_dir():
-        # A paused container ignores SIGKILL until it is thawed.
-        for sub in [freezer, *freezer.rglob("*")]:
-            if (sub / "freezer.state").exists():
-                with contextlib.suppress(OSError):
-                    (sub / "freezer.state").write_text("THAWED")
-    for hierarchy in CGROUPS.iterdir():
-        top = hierarchy / name
-        if not top.is_dir():
-            continue
-        for procs in top.rglob("cgroup.procs"):
-            for pid in procs.read_text().split():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(pid), signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    for hierarchy in CGROUPS.iterdir():
-        top = hierarchy / name
-        if not top.is_dir():
-            continue
-        for sub in sorted([top, *top.rglob("*")], key=lambda d: len(d.parts), reverse=True):
-            if not sub.is_dir():
-                continue
-            # A killed process leaves its cgroup a moment after the signal.
-            while True:
-                try:
-                    sub.rmdir()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-
-
-def kill_shims(containerd_sock: Path) -> None:
-    """SIGKILL the shims of this containerd, which outlive it, and remove their sockets.
-
-    They name its socket in their argv. Their sockets sit in /run/containerd/s whatever
-    containerd's flags, named by the sha256 of `<containerd socket>/<namespace>/<id>`; a shim
-    that exits in order removes its own, a killed one does not.
-    """
-    needle = str(containerd_sock).encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if not (argv[0].endswith(b"containerd-shim-runc-v2") and needle in argv):
-            continue
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(entry.name), signal.SIGKILL)
-        # Each flag's value is the word after it; a flag without one is never the last word.
-        after = {word: argv[i + 1] for i, word in enumerate(argv[:-1])}
-        namespace, cid = after.get(b"-namespace"), after.get(b"-id")
-        if namespace and cid:
-            key = hashlib.sha256(b"/".join([needle, namespace, cid])).hexdigest()
-            (SHIM_SOCKETS / key).unlink(missing_ok=True)
-
-
-def bridges_of(host: str) -> list[str]:
-    """Host bridges of the daemon's bridge networks, named or `br-<id>` as dockerd names them."""
-    listed = subprocess.run(
-        ["docker", "-H", host, "network", "ls", "-q", "--filter", "driver=bridge"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    if not listed:
-        return []
-    inspected = subprocess.run(
-        ["docker", "-H", host, "network", "inspect", *listed],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    names = []
-    for net in json.loads(inspected.stdout or "[]"):
-        name = (net.get("Options") or {}).get("com.docker.network.bridge.name")
-        names.append(name or f"br-{net['Id'][:12]}")
-    return names
-
-
-def remove_link(name: str) -> None:
-    if Path("/sys/class/net", name).exists():
-        subprocess.run(["ip", "link", "delete", name], capture_output=True, check=False)
 
 
 @contextlib.contextmanager
@@ -368,56 +193,6 @@ def docker_peer(image_source: str | None = None) -> Iterator[str]:
                 with contextlib.suppress(OSError):
                     path.rmdir()
         shutil.rmtree(work, ignore_errors=True)
-
-
-def stop_peer(
-    host: str,
-    procs: dict[str, tuple[subprocess.Popen, Path]],
-    containerd_sock: Path,
-    cgroup_parent: str,
-    bridges: list[str],
-) -> None:
-    """Containers, daemons, shims, cgroups, mounts and bridges, in that order.
-
-    Each step runs even when one before it failed, so a daemon that died or hung still
-    leaves nothing behind that a later step can reach.
-    """
-    work = containerd_sock.parent
-
-    def attempt(step, *args) -> None:
-        try:
-            step(*args)
-        except Exception as exc:
-            print(f"docker peer: {step.__name__}: {exc}", file=sys.stderr)
-
-    def remove_containers() -> None:
-        if "dockerd" not in procs or procs["dockerd"][0].poll() is not None:
-            return
-        docker = ["docker", "-H", host]
-        leftovers = subprocess.run(
-            [*docker, "ps", "-aq"], capture_output=True, text=True, check=False, timeout=60
-        ).stdout.split()
-        if leftovers:
-            rm = [*docker, "rm", "-f", *leftovers]
-            subprocess.run(rm, capture_output=True, check=False, timeout=120)
-        bridges.extend(bridges_of(host))
-        prune = [*docker, "network", "prune", "-f"]
-        subprocess.run(prune, capture_output=True, check=False, timeout=60)
-
-    def unmount_all() -> None:
-        for point in mounts_under(work):
-            if subprocess.run(["umount", point], capture_output=True).returncode != 0:
-                subprocess.run(["umount", "-l", point], capture_output=True, check=False)
-
-    attempt(remove_containers)
-    for name in ("dockerd", "containerd"):
-        if name in procs:
-            attempt(stop_process, procs[name][0], 30)
-    attempt(kill_shims, containerd_sock)
-    attempt(kill_cgroup_tree, cgroup_parent)
-    attempt(unmount_all)
-    for name in dict.fromkeys(bridges):
-        attempt(remove_link, name)
 
 
 def main() -> int:

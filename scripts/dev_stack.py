@@ -36,7 +36,8 @@ from pathlib import Path
 SOURCE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(SOURCE))
 
-from bench.docker_peer import answers, docker_peer, mounts_under  # noqa: E402
+from bench.docker_peer import answers, docker_peer  # noqa: E402
+from bench.peer_cleanup import mounts_under  # noqa: E402
 from runtime.cgroups import CGROUP_ROOT, container_cgroup  # noqa: E402
 from runtime.images.archive_save import save_archive  # noqa: E402
 from runtime.images.base import build_debian  # noqa: E402
