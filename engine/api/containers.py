@@ -13,6 +13,7 @@ from ..errors import BadRequest, Conflict
 from ..events import Subscription, container_group
 from ..models import Container
 from ..nodes import run_on_node
+from ..services import container_updates
 from ..services import containers as svc
 from ..services import images as images_svc
 from ..services.access import visible_containers
@@ -157,7 +158,9 @@ def resize(request, actor, ref):
 @engine_view("POST")
 def update(request, actor, ref):
     c = svc.resolve_container(actor, ref)
-    warnings = svc.do_update(actor, c, parse_body(request, ContainerUpdate, optional=True))
+    warnings = container_updates.do_update(
+        actor, c, parse_body(request, ContainerUpdate, optional=True)
+    )
     return JsonResponse({"Warnings": warnings})
 
 

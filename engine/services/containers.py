@@ -6,15 +6,16 @@ import secrets
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .. import tasks
-from ..api.schemas import ContainerCreate, ContainerUpdate
+from ..api.schemas import ContainerCreate
 from ..errors import ApiError, BadRequest, Conflict, NotFound
 from ..events import make_event, publish
 from ..models import Container, Node
 from ..nodes import run_on_node
-from ..specs import container_config, pids_limit, runtime_spec
+from ..specs import container_config, runtime_spec
 from . import volumes
 from .access import Actor, check_host_config, visible_containers
 from .health import check_on_failure_label, initial_health
@@ -31,6 +32,7 @@ from .networks import (
     save_attachments,
     spanning,
 )
+from .restart_policies import check_restart_policy
 
 _NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _ADJECTIVES = ["brave", "calm", "eager", "fond", "keen", "proud", "quiet", "swift", "wise"]
@@ -43,7 +45,10 @@ STATE_FIELDS = ("status", "pid", "exit_code", "oom_killed", "started_at", "finis
 def resolve_container(actor: Actor, ref: str) -> Container:
     qs = visible_containers(actor)
     name = ref.removeprefix("/")
-    found = qs.filter(id=ref).first() or qs.filter(name=name).first()
+    # One query for both, as every request names its container: a full ID wins over a name.
+    candidates = sorted(qs.filter(Q(id=ref) | Q(name=name)), key=lambda c: c.pk)
+    found = next((c for c in candidates if c.id == ref), None)
+    found = found or next((c for c in candidates if c.name == name), None)
     if found is None and len(ref) >= 1 and re.fullmatch(r"[0-9a-f]+", ref):
         matches = list(qs.filter(id__startswith=ref)[:2])
         if len(matches) == 1:
@@ -349,88 +354,3 @@ def do_prune(actor: Actor) -> tuple[list[str], int]:
         do_remove(c)
         removed.append(c.id)
     return removed, 0
-
-
-RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
-
-
-def check_restart_policy(host: dict) -> None:
-    policy = host.get("RestartPolicy") or {}
-    name = policy.get("Name") or ""
-    if name not in RESTART_POLICIES:
-        raise BadRequest(f"invalid restart policy '{name}'")
-    if (policy.get("MaximumRetryCount") or 0) < 0:
-        raise BadRequest("invalid restart policy: maximum retry count cannot be negative")
-    if name and name != "on-failure" and policy.get("MaximumRetryCount"):
-        raise BadRequest(
-            f"invalid restart policy: maximum retry count cannot be used with '{name}'"
-        )
-    if name not in ("", "no") and host.get("AutoRemove"):
-        raise BadRequest("can't create 'AutoRemove' container with restart policy")
-
-
-# Docker's update body key -> the ContainerSpec field the runtime keeps it in.
-_UPDATED_LIMITS = {
-    "Memory": "memory",
-    "MemorySwap": "memory_swap",
-    "CpuShares": "cpu_shares",
-    "CpuQuota": "cpu_quota",
-    "CpuPeriod": "cpu_period",
-    "NanoCpus": "nano_cpus",
-}
-
-
-def _updated_host(c: Container, body: ContainerUpdate) -> dict:
-    """The container's HostConfig with the update's changes; Docker's rules on conflicts."""
-    host = dict(c.host_config)
-    asked = body.model_dump(include=set(_UPDATED_LIMITS))
-    if asked["NanoCpus"] and (host.get("CpuQuota") or asked["CpuQuota"]):
-        raise BadRequest(
-            "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set"
-        )
-    if asked["CpuQuota"] and host.get("NanoCpus"):
-        raise BadRequest(
-            "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set"
-        )
-    swap = asked["MemorySwap"] or host.get("MemorySwap") or 0
-    if asked["Memory"] and not asked["MemorySwap"] and 0 < swap < asked["Memory"]:
-        raise BadRequest(
-            "Memory limit should be smaller than already set memoryswap limit, update the "
-            "memoryswap at the same time"
-        )
-    host.update({key: value for key, value in asked.items() if value})
-    if body.PidsLimit is not None:
-        # In an update 0 lifts the limit, as -1 does; null leaves it alone.
-        host["PidsLimit"] = body.PidsLimit if body.PidsLimit > 0 else -1
-    if body.RestartPolicy is not None and body.RestartPolicy.Name:
-        if host.get("AutoRemove"):
-            raise BadRequest(
-                "Restart policy cannot be updated because AutoRemove is enabled for the container"
-            )
-        host["RestartPolicy"] = body.RestartPolicy.model_dump(include={"Name", "MaximumRetryCount"})
-    check_restart_policy(host)
-    return host
-
-
-def do_update(actor: Actor, c: Container, body: ContainerUpdate) -> list[str]:
-    """`docker update`: limits applied to the running cgroup and kept for later starts, and
-    the restart policy. Answers Docker's warnings (none)."""
-    host = _updated_host(c, body)
-    # The same gate as at create: a non-admin cannot lift or raise the pids limit.
-    check_host_config(actor, host)
-    changes = {
-        field: host.get(key) or 0
-        for key, field in _UPDATED_LIMITS.items()
-        if (host.get(key) or 0) != (c.host_config.get(key) or 0)
-    }
-    if host.get("PidsLimit") != c.host_config.get("PidsLimit"):
-        changes["pids_limit"] = pids_limit(host, settings.DOCKYARD_DEFAULT_PIDS_LIMIT)
-    if changes:
-        run_on_node(c.node, tasks.update_container, c.id, changes)
-    with transaction.atomic():
-        fresh = Container.objects.select_for_update().get(id=c.id)
-        fresh.host_config = host
-        fresh.save(update_fields=["host_config"])
-        emit(fresh, "update")
-    c.host_config = host
-    return []

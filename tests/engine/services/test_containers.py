@@ -1,0 +1,56 @@
+"""Finding the container a request names, as Docker does: full ID, then name, then ID prefix."""
+
+import pytest
+from django.utils import timezone
+
+from accounts.actors import actor_for
+from engine.errors import NotFound
+from engine.models import Container, Node
+from engine.services.containers import resolve_container
+
+
+@pytest.fixture
+def node(db):
+    return Node.objects.create(name="n1")
+
+
+def _container(node, owner, cid: str, name: str) -> Container:
+    return Container.objects.create(
+        id=cid,
+        name=name,
+        node=node,
+        owner=owner,
+        image_id="sha256:x",
+        image_ref="busybox",
+        config={},
+        host_config={},
+        created=timezone.now(),
+    )
+
+
+def test_a_full_id_wins_over_a_container_named_like_it(node, alice):
+    target = _container(node, alice, "a" * 64, "web")
+    _container(node, alice, "b" * 64, "a" * 64)
+    assert resolve_container(actor_for(alice), "a" * 64).id == target.id
+
+
+def test_a_name_wins_over_an_id_prefix_and_a_leading_slash_is_dropped(node, alice):
+    named = _container(node, alice, "c" * 64, "cc")
+    _container(node, alice, "cc" + "d" * 62, "other")
+    assert resolve_container(actor_for(alice), "cc").id == named.id
+    assert resolve_container(actor_for(alice), "/cc").id == named.id
+
+
+def test_a_unique_prefix_finds_its_container_and_an_ambiguous_one_finds_none(node, alice):
+    _container(node, alice, "e1" + "0" * 62, "one")
+    _container(node, alice, "e2" + "0" * 62, "two")
+    assert resolve_container(actor_for(alice), "e1").name == "one"
+    with pytest.raises(NotFound):
+        resolve_container(actor_for(alice), "e")
+
+
+def test_another_users_container_is_not_found_by_id_or_name(node, alice, bob):
+    _container(node, bob, "f" * 64, "secret")
+    for ref in ("f" * 64, "secret", "ff"):
+        with pytest.raises(NotFound):
+            resolve_container(actor_for(alice), ref)
