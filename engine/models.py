@@ -19,6 +19,9 @@ class Node(models.Model):
     # Where the node's agent serves streams: "" for the agent socket on this machine, else
     # "tcp://host:port" (see engine.streams.endpoints).
     stream_address = models.CharField(max_length=300, blank=True)
+    # The IPv4 address the node's VXLAN tunnels start from: a joined node's advertised one; for
+    # the control plane's own node, the address the first node reached it at when joining.
+    tunnel_address = models.CharField(max_length=15, blank=True)
 
     class Availability(models.TextChoices):
         ACTIVE = "active"

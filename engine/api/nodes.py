@@ -46,7 +46,14 @@ def join(request: HttpRequest) -> JsonResponse:
             message = describe(e) if isinstance(e, ValidationError) else f"invalid JSON: {e}"
             raise BadRequest(message) from None
         try:
-            grant = svc.do_join(body.token, body.name, body.model_dump(), request.get_host())
+            grant = svc.do_join(
+                body.token,
+                body.name,
+                body.model_dump(),
+                request.get_host(),
+                # The local address of this connection (ASGI's `server`), not a header.
+                request.META.get("SERVER_NAME", ""),
+            )
         except RuntimeError as e:
             raise Unavailable(str(e)) from None
     except ApiError as e:

@@ -7,6 +7,7 @@ down: its containers show as unknown and requests for them fail at once.
 """
 
 import hashlib
+import ipaddress
 import os
 import re
 import secrets
@@ -69,9 +70,14 @@ def check_name(name: str) -> str:
 
 
 @transaction.atomic
-def do_join(secret: str, name: str, info: dict, control_host: str) -> NodeGrant:
+def do_join(
+    secret: str, name: str, info: dict, control_host: str, control_address: str = ""
+) -> NodeGrant:
     """Spend `secret` on the node `name`; answers its credentials. A token that is unknown,
-    spent or expired is refused the same way, so a guesser learns nothing."""
+    spent or expired is refused the same way, so a guesser learns nothing.
+
+    `control_address` is the control plane's address the joining host connected to: the
+    first one becomes its own node's tunnel address, which the joined nodes can reach."""
     token = JoinToken.objects.select_for_update().filter(secret_hash=_hash(secret or "")).first()
     if token is None or token.used is not None or token.expires <= timezone.now():
         raise Forbidden("invalid join token: it is unknown, already used or expired")
@@ -83,11 +89,16 @@ def do_join(secret: str, name: str, info: dict, control_host: str) -> NodeGrant:
     node, _ = Node.objects.get_or_create(name=name)
     node.joined, node.revoked = True, False
     node.stream_address = str(info.get("stream_address") or "")[:300]
+    node.tunnel_address = _ipv4(node.stream_address.removeprefix("tcp://").rsplit(":", 1)[0])
     node.engine_version = str(info.get("engine_version") or "")[:40]
     labels = info.get("labels") or {}
     if isinstance(labels, dict):
         node.labels = {str(k)[:100]: str(v)[:200] for k, v in labels.items()}
     node.save()
+    control = local_node()
+    if not control.tunnel_address and _ipv4(control_address):
+        control.tunnel_address = _ipv4(control_address)
+        control.save(update_fields=["tunnel_address"])
     credentials = nodes_credentials.grant(name, control_host)
     return NodeGrant(
         node=name,
@@ -96,6 +107,15 @@ def do_join(secret: str, name: str, info: dict, control_host: str) -> NodeGrant:
         stream_token=node_token(name),
         registry=control_host,
     )
+
+
+def _ipv4(host: str) -> str:
+    """`host` if it is an IPv4 address other hosts can reach (tunnels carry IPv4), else ""."""
+    try:
+        address = ipaddress.IPv4Address(host)
+    except ValueError:
+        return ""
+    return "" if address.is_loopback or address.is_unspecified else str(address)
 
 
 def do_revoke(name: str) -> Node:

@@ -61,6 +61,14 @@ def test_containers_on_two_nodes_reach_each_other_by_name(cluster):
         alpha_ns = links.netns_path(f"{first.prefix}-{inspected[0]['Id'][:12]}")
         assert df_ping(alpha_ns, beta_ip, 1400)
 
+        # The control plane's own node takes part too.
+        control = cluster.control.env["DOCKYARD_NODE"]
+        ok(cluster, "run", "-d", "--name", "delta", "--network", "spanned",
+           "--label", f"dockyard.node={control}", "busybox", "sleep", "600")  # fmt: skip
+        names.append("delta")
+        assert "1 packets received" in ok(cluster, "exec", "delta", "ping", "-c1", "-W3", "alpha")
+        assert "1 packets received" in ok(cluster, "exec", "beta", "ping", "-c1", "-W3", "delta")
+
         # Connected while it runs on the second node, then disconnected.
         ok(cluster, "run", "-d", "--name", "gamma", "--label", f"dockyard.node={second.name}",
            "busybox", "sleep", "600")  # fmt: skip
@@ -81,3 +89,4 @@ def test_containers_on_two_nodes_reach_each_other_by_name(cluster):
         removed = cluster.control.docker("network", "rm", "spanned")
     assert removed.returncode == 0, removed.stderr
     assert tunnels(first) == [] and tunnels(second) == []
+    assert links.links_with_prefix(cluster.control.env["DOCKYARD_NETWORK_PREFIX"] + "x") == []

@@ -5,7 +5,7 @@ runs a container on it: the network's definition is taken by a node when a conta
 there joins it, and each node's tunnel, its peers and the other nodes' containers' names are
 brought in line (the `span_network` task, idempotent) whenever a container joins or leaves
 on any node. A node tunnels from the address it advertised when it joined; the control
-plane's own node advertises none, so its containers on such a network reach only each other.
+plane's own node from the address the first joining host reached it at (engine.services.nodes).
 
 Addresses on a spanning network are decided in one place, the control plane's database, not
 partitioned per node: a partition would fix at creation how many nodes share the subnet and
@@ -47,12 +47,6 @@ def give_vni(net: Network) -> None:
         except IntegrityError:
             continue
     raise Conflict(f"no VNI could be given to network {net.name}; try again")
-
-
-def tunnel_address(node: Node) -> str:
-    """The address a node advertised when it joined ("" for the control plane's own)."""
-    host = node.stream_address.removeprefix("tcp://").rsplit(":", 1)[0]
-    return "" if ":" in host.strip("[]") else host
 
 
 def spanning(c: Container) -> list[Network]:
@@ -139,11 +133,11 @@ def sync(net: Network, also: Node | None = None) -> None:
     for node in nodes.values():
         if is_down(node) and node != also:
             continue
-        local = tunnel_address(node)
+        local = node.tunnel_address
         peers = [
-            tunnel_address(other)
+            other.tunnel_address
             for other in nodes.values()
-            if other.id != node.id and tunnel_address(other) and not is_down(other)
+            if other.id != node.id and other.tunnel_address and not is_down(other)
         ]
         remote = [[_names(a), a.ip] for a in attachments if a.container.node_id != node.id]
         run_on_node(node, tasks.span_network, config, local, peers if local else [], remote)
