@@ -213,6 +213,9 @@ class Network(models.Model):
     # A network made in a cluster spans nodes over VXLAN with this identifier (see
     # engine.services.networks.spans); null for a network of its node alone.
     vni = models.PositiveIntegerField(null=True, blank=True, unique=True)
+    # A spanning network's running containers as the nodes were last told them (a digest):
+    # the cluster monitor tells them again when the containers no longer match it.
+    span_told = models.CharField(max_length=64, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["node", "name"], name="unique_network_name")]

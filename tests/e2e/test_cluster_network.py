@@ -4,6 +4,7 @@ of its own): containers placed on different nodes reach each other by name over 
 import json
 import os
 import shutil
+import time
 
 import pytest
 
@@ -78,6 +79,17 @@ def test_containers_on_two_nodes_reach_each_other_by_name(cluster):
         assert "1 packets received" in ok(cluster, "exec", "gamma", "ping", "-c1", "-W3", "alpha")
         ok(cluster, "network", "disconnect", "spanned", "gamma")
         assert "gamma" not in ok(cluster, "exec", "alpha", "cat", "/etc/hosts")
+
+        # One that ends by itself on one node leaves the other node's hosts files.
+        ok(cluster, "run", "-d", "--name", "epsilon", "--network", "spanned",
+           "--label", f"dockyard.node={second.name}", "busybox", "sleep", "3")  # fmt: skip
+        names.append("epsilon")
+        assert "epsilon" in ok(cluster, "exec", "alpha", "cat", "/etc/hosts")
+        assert ok(cluster, "wait", "epsilon") == "0"
+        deadline = time.monotonic() + 15
+        while "epsilon" in ok(cluster, "exec", "alpha", "cat", "/etc/hosts"):
+            assert time.monotonic() < deadline, "an ended container is still in the hosts file"
+            time.sleep(0.2)
 
         # A container leaving on one node leaves the other node's hosts files.
         ok(cluster, "rm", "-f", "beta")

@@ -17,13 +17,14 @@ asked to start it, and the node's runtime takes it as an address asked for.
 Dual-stack networks stay on their node: tunnels carry IPv4 between nodes only.
 """
 
+import hashlib
 import ipaddress
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 
 from ... import tasks
-from ...errors import Conflict, NotFound, Unavailable
+from ...errors import ApiError, Conflict, NotFound, Unavailable
 from ...models import Container, Network, NetworkAttachment, Node
 from ...nodes import is_down, run_on_node
 
@@ -109,14 +110,57 @@ def announce_network(net: Network) -> None:
         sync(net)
 
 
+def resync_changed() -> list[str]:
+    """Sync each spanning network whose running containers differ from what its nodes were
+    last told; answers the names of those synced.
+
+    The cluster monitor calls it: a container that ends by itself on a joined node is
+    recorded there, and a node may send tasks to its own queue only, so the control plane
+    tells the other nodes. A network that could not be synced is tried again next time.
+    """
+    members: dict[str, list] = {}
+    running = _running(NetworkAttachment.objects.filter(network__vni__isnull=False))
+    for net_id, cid, ip in running.values_list("network_id", "container_id", "ip"):
+        members.setdefault(net_id, []).append((cid, ip))
+    synced = []
+    for net in Network.objects.filter(vni__isnull=False):
+        if net.span_told == _digest(members.get(net.id, [])):
+            continue
+        try:
+            sync(net)
+        except ApiError:
+            continue
+        synced.append(net.name)
+    return synced
+
+
 def sync(net: Network, also: Node | None = None) -> None:
     """Bring every node that runs a container on `net` (and `also`) in line: the network
-    defined, a tunnel to each other such node, and their containers in the hosts files."""
-    attachments = list(
-        NetworkAttachment.objects.filter(network=net, container__status="running")
-        .select_related("container", "container__node")
-        .exclude(ip="")
-    )
+    defined, a tunnel to each other such node, and their containers in the hosts files.
+
+    One sync of a network at a time, under its row lock: each reads the containers after the
+    one before told the nodes, so an older view never lands on a node after a newer one."""
+    with transaction.atomic():
+        list(Network.objects.select_for_update().filter(id=net.id))
+        attachments = list(
+            _running(NetworkAttachment.objects.filter(network=net)).select_related(
+                "container", "container__node"
+            )
+        )
+        _tell_nodes(net, attachments, also)
+        told = _digest([(a.container_id, a.ip) for a in attachments])
+        Network.objects.filter(id=net.id).update(span_told=told)
+
+
+def _running(attachments: QuerySet[NetworkAttachment]) -> QuerySet[NetworkAttachment]:
+    return attachments.filter(container__status="running").exclude(ip="")
+
+
+def _digest(members: list[tuple[str, str]]) -> str:
+    return hashlib.sha256(repr(sorted(members)).encode()).hexdigest()
+
+
+def _tell_nodes(net: Network, attachments: list[NetworkAttachment], also: Node | None) -> None:
     nodes = {a.container.node_id: a.container.node for a in attachments}
     if also is not None:
         nodes[also.id] = also

@@ -83,3 +83,25 @@ def test_each_node_learns_the_other_nodes_and_their_containers(cluster, monkeypa
     assert calls["b"][1:] == ("10.9.0.12", ["10.9.0.11"], [["a1-host a1 a1-alias", "10.1.0.2"]])
     # The control plane's node runs none of them: it is not asked.
     assert set(calls) == {"a", "b"}
+
+
+def test_the_monitor_syncs_a_network_only_when_its_nodes_were_told_otherwise(cluster, monkeypatch):
+    a, b, _, net = cluster
+    _container(a, "a1", net, ip="10.1.0.2")
+    b1 = _container(b, "b1", net, ip="10.1.0.3")
+    told = []
+    monkeypatch.setattr(spans, "run_on_node", lambda node, task, *args: told.append(node.name))
+    assert spans.resync_changed() == ["span"]
+    assert sorted(told) == ["a", "b"]
+    told.clear()
+    assert spans.resync_changed() == [] and told == []
+    # b1 ended by itself on its node: a is told, without b1 in its hosts.
+    Container.objects.filter(id=b1.id).update(status="exited")
+    assert spans.resync_changed() == ["span"]
+    assert told == ["a"]
+    told.clear()
+    # A start that told the nodes itself leaves the monitor nothing to do.
+    Container.objects.filter(id=b1.id).update(status="running")
+    spans.announce(b1)
+    told.clear()
+    assert spans.resync_changed() == [] and told == []

@@ -23,4 +23,9 @@ class Migration(migrations.Migration):
             field=models.CharField(blank=True, max_length=15),
         ),
         migrations.RunPython(advertised, migrations.RunPython.noop),
+        migrations.AddField(
+            model_name="network",
+            name="span_told",
+            field=models.CharField(blank=True, max_length=64),
+        ),
     ]
