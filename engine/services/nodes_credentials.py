@@ -73,21 +73,37 @@ def _grant_database(node: str, password: str, host: str) -> str:
         verb = "ALTER" if cur.fetchone() else "CREATE"
         # Identifiers cannot be parameters; the role name is [a-z0-9_] by check_name.
         cur.execute(f'{verb} ROLE "{role}" LOGIN PASSWORD %s', [password])
-        cur.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-            " AND tablename LIKE ANY (%s)",
-            [[f"{p}%" for p in _ENGINE_TABLE_PREFIXES]],
-        )
-        for (table,) in cur.fetchall():
-            if table not in _CONTROL_ONLY:
-                cur.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO "{role}"')
-        _ensure_row_policies(cur)
+        _grant_nodes_role(cur)
         cur.execute(f'GRANT "{NODES_ROLE}" TO "{role}"')
-        cur.execute(f'GRANT SELECT ({_USER_COLUMNS}) ON auth_user TO "{role}"')
-        cur.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
         cur.execute(f'GRANT CONNECT ON DATABASE "{db["NAME"]}" TO "{role}"')
     port = db["PORT"] or 5432
     return f"postgresql://{role}:{quote(password, safe='')}@{host}:{port}/{db['NAME']}"
+
+
+def refresh_node_grants() -> None:
+    """Give the nodes the engine's tables as the schema is now, after a migration: a table an
+    upgrade adds is then usable by the nodes that joined before it. Nothing to do until a
+    node has joined (and a platform role without CREATEROLE never needs to make one)."""
+    if not _postgres():
+        return
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [NODES_ROLE])
+        if cur.fetchone() is not None:
+            _grant_nodes_role(cur)
+
+
+def _grant_nodes_role(cur) -> None:
+    """Every node role is a member of NODES_ROLE and holds its privileges through it."""
+    cur.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename LIKE ANY (%s)",
+        [[f"{p}%" for p in _ENGINE_TABLE_PREFIXES]],
+    )
+    tables = [table for (table,) in cur.fetchall() if table not in _CONTROL_ONLY]
+    _ensure_row_policies(cur)
+    for table in tables:
+        cur.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO "{NODES_ROLE}"')
+    cur.execute(f'GRANT SELECT ({_USER_COLUMNS}) ON auth_user TO "{NODES_ROLE}"')
+    cur.execute(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{NODES_ROLE}"')
 
 
 def _ensure_row_policies(cur) -> None:

@@ -11,10 +11,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
-from dockyard.simulated_nodes import simulated_cluster
+from dockyard.simulated_nodes import descendants, simulated_cluster
 from runtime.containers import lifecycle
 from runtime.paths import RuntimePaths
 
@@ -257,6 +258,39 @@ def test_a_killed_node_is_down_then_rejoins_without_duplicates(cluster):
         docker(cluster, "rm", "-f", "survivor", "mover")
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def node_process(node) -> int | None:
+    """The pid of the one process running the node's worker and agent."""
+    found = [p for p in descendants(node.process.pid) if b"dockyard.node_process" in _cmdline(p)]
+    return found[0] if found else None
+
+
+def test_a_joined_node_runs_one_process_that_is_started_again_when_it_dies(cluster):
+    node = cluster.nodes[0]
+    # Under its supervisor, the worker and the agent share one process.
+    cmdlines = [_cmdline(p) for p in descendants(node.process.pid)]
+    assert sum(b"dockyard.node_process" in c for c in cmdlines) == 1
+    assert not any(b"celery" in c or b"run_agent" in c for c in cmdlines)
+    old = node_process(node)
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: node_process(node) not in (None, old), 20, "a new node process")
+    pinned = f"dockyard.node={node.name}"
+
+    def runs_there() -> bool:
+        done = docker(cluster, "run", "--rm", "--label", pinned, "busybox", "echo", "back")
+        return done.returncode == 0 and done.stdout.strip() == "back"
+
+    wait_for(runs_there, 60, "a container run on the node again")
+    assert node_rows(cluster)[node.name]["Status"] == "Ready"
+    assert "node was killed by SIGKILL; restarting it in 0.5s" in node.log.read_text()
+
+
 def test_a_nodes_credentials_reach_only_what_a_node_needs(cluster):
     mine, other = cluster.nodes[1], cluster.nodes[0]
     ok(cluster, "run", "-d", "--name", "victim", "--label", f"dockyard.node={other.name}",
@@ -302,6 +336,24 @@ def _probe_credentials(cluster, mine, other) -> None:
             client.acl_list()
     finally:
         client.close()
+
+
+def test_a_table_an_upgrade_adds_is_usable_by_nodes_that_joined_before(cluster):
+    import psycopg
+
+    probe = "engine_upgradeprobe"
+    sql = "from django.db import connection; connection.cursor().execute({!r})"
+    cluster.control.manage("shell", "-c", sql.format(f"CREATE TABLE {probe} (id integer)"))
+    try:
+        cluster.control.manage("migrate", "--noinput")
+        grant = json.loads((cluster.nodes[0].root / "node.json").read_text())
+        with psycopg.connect(grant["DatabaseURL"], autocommit=True) as db:
+            db.execute(f"INSERT INTO {probe} VALUES (1)")
+            assert db.execute(f"SELECT id FROM {probe}").fetchall() == [(1,)]
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                db.execute("SELECT secret_hash FROM engine_jointoken")
+    finally:
+        cluster.control.manage("shell", "-c", sql.format(f"DROP TABLE {probe}"))
 
 
 def test_nodes_keep_their_redis_users_when_the_control_planes_redis_restarts(cluster):
