@@ -324,15 +324,15 @@ def _int(value: str, name: str) -> int:
 
 
 @engine_view("GET")
-async def container_stats(request, actor, ref):
-    c = await sync_to_async(svc.resolve_container)(actor, ref)
+def container_stats(request, actor, ref):
+    """A sync view for the reason container_logs is."""
+    c = svc.resolve_container(actor, ref)
     if c.status != "running":
         empty = {"id": c.id, "name": f"/{c.name}", "read": "0001-01-01T00:00:00Z"}
         return JsonResponse(empty)
     streaming = flag(request, "stream", True)
     args = {"cid": c.id, "name": c.name, "stream": streaming}
-    node_name = await sync_to_async(lambda: c.node.name)()
-    stream = await Stream(node_name, "stats", args).open()
+    stream = async_to_sync(Stream(c.node.name, "stats", args).open)()
 
     return StreamingHttpResponse(stream.data(), content_type="application/json")
 
