@@ -1,12 +1,14 @@
 """One open stream on the agent side: its input queue and how it answers."""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from threading import Event
 from typing import Any
 
 from ..streams import wire
+from .clients import DirectClient
 
 # Input frames held before the agent stops reading the client's connection: a client that
 # sends faster than the container reads waits, instead of filling the agent's memory.
@@ -25,25 +27,68 @@ class StreamContext:
     # Set when the client left with its detach keys: an exec it started goes on.
     detached: bool = False
     ready_sent: bool = False
+    # Under which a client's own connection may be handed over ("" when none can be).
+    key: str = ""
+    # A client's connection handed over and not written to yet; then the one written to.
+    offered: DirectClient | None = None
+    client: DirectClient | None = None
+    flushed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Output of several sources (an exec's stdout and stderr) switches over once.
+    _switching: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def ready(self) -> None:
         """Tell the client the stream runs; handlers marked `ready_late` say it themselves."""
         if not self.ready_sent:
             self.ready_sent = True
-            await wire.send(self.writer, wire.frame(wire.READY, b""))
+            payload = json.dumps({"key": self.key}).encode() if self.key else b""
+            await wire.send(self.writer, wire.frame(wire.READY, payload))
+
+    def offer(self, client: DirectClient) -> bool:
+        """Take a client's connection to write output to; False if one was taken already."""
+        if self.offered is not None or self.client is not None or self.cancelled.is_set():
+            return False
+        self.offered = client
+        return True
+
+    async def direct(self) -> DirectClient | None:
+        """The client's own connection once what went through the relay before has left it."""
+        if self.offered is not None:
+            async with self._switching:
+                if self.offered is not None:
+                    await wire.send(self.writer, wire.frame(wire.HANDED, b""))
+                    await self.flushed.wait()
+                    self.client, self.offered = self.offered, None
+        return self.client
 
     async def data(self, data: bytes, fd: int = wire.STDOUT) -> None:
         """Send output; waits while the client is behind, which is the back-pressure."""
+        client = await self.direct()
         for start in range(0, len(data), wire.MAX_PAYLOAD):
-            self.writer.write(wire.frame(fd, data[start : start + wire.MAX_PAYLOAD]))
-            await self.writer.drain()
+            piece = data[start : start + wire.MAX_PAYLOAD]
+            if client is not None:
+                await client.data(fd, piece)
+            else:
+                self.writer.write(wire.frame(fd, piece))
+                await self.writer.drain()
 
     async def frame(self, frame: bytes) -> None:
         """Send a frame made elsewhere (header included), with the same back-pressure."""
+        client = await self.direct()
+        if client is not None:
+            await client.frame(frame)
+            return
         self.writer.write(frame)
         await self.writer.drain()
 
+    def close_client(self) -> None:
+        """Let go of a client's connection: the gateway closes it once the stream has ended."""
+        for client in (self.offered, self.client):
+            if client is not None:
+                client.close()
+        self.offered = self.client = None
+
     async def end(self, result: dict | None = None) -> None:
+        self.close_client()
         await wire.send(self.writer, wire.control(wire.END, {"result": result}))
 
     async def error(self, status: int, message: str) -> None:

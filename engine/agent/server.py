@@ -4,12 +4,14 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 from pathlib import Path
 
 from runtime.containers.archive import TooLarge
 from runtime.errors import Conflict, InvalidInput, NotFound, RuntimeFailure
 
 from ..streams import endpoints, wire
+from .clients import DirectClient, HandoffDoor
 from .context import StreamContext
 from .handlers import HANDLERS
 
@@ -24,12 +26,28 @@ class StreamServer:
         self.node_name = node_name
         self._servers: list[asyncio.AbstractServer] = []
         self._streams: set[asyncio.Task] = set()
+        # Streams of the unix socket by key, for clients' connections handed over.
+        self._local: dict[str, StreamContext] = {}
+        self._door: HandoffDoor | None = None
 
     async def listen_unix(self, path: Path) -> None:
         path.unlink(missing_ok=True)
-        server = await asyncio.start_unix_server(self._serve, str(path), limit=wire.READ_LIMIT)
+        server = await asyncio.start_unix_server(
+            lambda r, w: self._serve(r, w, local=True), str(path), limit=wire.READ_LIMIT
+        )
         os.chmod(path, 0o600)
         self._servers.append(server)
+        self._door = HandoffDoor(path.with_name(endpoints.HANDOFF_SOCKET), self._hand_client)
+        self._door.open()
+
+    def _hand_client(self, key: str, client: DirectClient | None) -> bool:
+        ctx = self._local.get(key)
+        if ctx is None:
+            return False
+        if client is None:
+            ctx.flushed.set()
+            return True
+        return ctx.offer(client)
 
     async def listen_tcp(self, host: str, port: int) -> tuple[str, int]:
         server = await asyncio.start_server(
@@ -41,19 +59,25 @@ class StreamServer:
     async def close(self) -> None:
         for server in self._servers:
             server.close()
+        if self._door is not None:
+            self._door.close()
         for task in list(self._streams):
             task.cancel()
         await asyncio.gather(*self._streams, return_exceptions=True)
 
     async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, needs_token=False
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        needs_token: bool = False,
+        local: bool = False,
     ) -> None:
         task = asyncio.current_task()
         self._streams.add(task)
         try:
             opening = await self._opening(reader, writer, needs_token)
             if opening is not None:
-                await self._run(opening, reader, writer)
+                await self._run(opening, reader, writer, secrets.token_hex(16) if local else "")
         except (ConnectionError, wire.ProtocolError):
             pass
         except asyncio.CancelledError:
@@ -84,8 +108,10 @@ class StreamServer:
             return None
         return opening
 
-    async def _run(self, opening: dict, reader, writer) -> None:
-        ctx = StreamContext(writer=writer, args=opening["args"])
+    async def _run(self, opening: dict, reader, writer, key: str) -> None:
+        ctx = StreamContext(writer=writer, args=opening["args"], key=key)
+        if key:
+            self._local[key] = ctx
         run = HANDLERS[opening["kind"]]
         if not getattr(run, "ready_late", False):
             await ctx.ready()
@@ -103,13 +129,17 @@ class StreamServer:
         except ConnectionError:
             pass  # the client went away while the handler wrote to it
         except Exception as e:
+            # The gateway tells a client whose connection the agent held: let go of it first.
+            ctx.close_client()
             status = next((s for kind, s in STATUS.items() if isinstance(e, kind)), None)
             if status is None:
                 log.exception("stream %s failed", opening["kind"])
                 status, e = 500, f"{type(e).__name__}: {e}"
             await _refuse(writer, status, str(e))
         finally:
+            self._local.pop(key, None)
             ctx.cancelled.set()
+            ctx.close_client()
             inputs.cancel()
 
 

@@ -7,7 +7,7 @@ import select
 from collections.abc import AsyncIterator
 
 from ..errors import ApiError
-from . import endpoints, wire
+from . import endpoints, handoff, wire
 from .escape import DEFAULT_DETACH_KEYS, EscapeProxy
 
 READY_TIMEOUT = 10.0
@@ -29,6 +29,8 @@ class Stream:
     def __init__(self, node: str, kind: str, args: dict):
         self.node, self.kind, self.args = node, kind, args
         self.result: dict = {}
+        # From the agent's READY when it can take the client's own connection (`handoff`).
+        self.key = ""
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._closed = False
@@ -56,10 +58,13 @@ class Stream:
             await self._close()
             error = wire.decode(payload)
             raise StreamError(error.get("status", 500), error.get("message", "stream failed"))
+        if kind == wire.READY and payload:
+            self.key = str(wire.decode(payload).get("key", ""))
         return self
 
     async def frames(self) -> AsyncIterator[tuple[int, bytes]]:
-        """(kind, payload) of every data frame until the agent ends the stream."""
+        """(kind, payload) of every data frame until the agent ends the stream; HANDED too,
+        after the client's connection was handed to the agent."""
         while not self._closed:
             try:
                 got = await wire.read_frame(self._reader)
@@ -71,7 +76,7 @@ class Stream:
                 self._closed = True
                 raise StreamError(503, f"the agent of node {self.node} went away mid-stream")
             kind, payload = got
-            if kind in (wire.STDOUT, wire.STDERR):
+            if kind in (wire.STDOUT, wire.STDERR, wire.HANDED):
                 yield kind, payload
             elif kind == wire.END:
                 self.result = wire.decode(payload).get("result") or {}
@@ -113,6 +118,19 @@ class Stream:
 
     async def resize(self, height: int, width: int) -> None:
         await self._send(wire.control(wire.RESIZE, {"h": height, "w": width}))
+
+    def hand_over_client(self, writer: asyncio.StreamWriter, tty: bool) -> bool:
+        """Offer the agent the client's own connection, when it is on this machine and the
+        connection a plain socket; True if offered (the agent answers HANDED when it takes it)."""
+        client = handoff.plain_socket(writer.transport)
+        if not self.key or self._closed or client is None:
+            return False
+        return handoff.offer(self.key, client, tty)
+
+    async def flushed(self) -> None:
+        """What was relayed before HANDED has left: the agent writes to the client now."""
+        if not await asyncio.to_thread(handoff.flushed, self.key):
+            raise StreamError(503, f"the agent of node {self.node} did not take the stream")
 
     async def _send(self, data: bytes) -> None:
         if self._closed or self._writer is None:
@@ -175,9 +193,13 @@ async def run_hijacked(
         await _tell(writer, tty, e.message)
         return
     pump = asyncio.create_task(_relay_input(stream, reader, writer, spec))
+    stream.hand_over_client(writer, tty)
     try:
         async for kind, data in stream.frames():
-            if tty:
+            if kind == wire.HANDED:
+                await _flush(writer)
+                await stream.flushed()
+            elif tty:
                 writer.write(data)
             else:
                 writer.writelines((wire.HEADER.pack(kind, len(data)), data))
@@ -191,6 +213,12 @@ async def run_hijacked(
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await pump
+
+
+async def _flush(writer: asyncio.StreamWriter) -> None:
+    """Wait until everything written has gone to the socket, where the agent writes next."""
+    writer.transport.set_write_buffer_limits(high=0)
+    await writer.drain()
 
 
 async def _tell(writer: asyncio.StreamWriter, tty: bool, message: str) -> None:

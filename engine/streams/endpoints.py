@@ -18,10 +18,16 @@ from ..models import Node
 from ..nodes import is_down
 
 TCP_PREFIX = "tcp://"
+# Beside the agent's socket: where a client's own connection is handed to it (see `handoff`).
+HANDOFF_SOCKET = "agent-fd.sock"
 
 
 def agent_socket() -> Path:
     return settings.DOCKYARD_RUN_DIR / "agent.sock"
+
+
+def handoff_socket() -> Path:
+    return agent_socket().with_name(HANDOFF_SOCKET)
 
 
 def node_token(node_name: str) -> str:

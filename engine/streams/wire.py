@@ -6,11 +6,15 @@ are already the multiplexed stream the docker CLI reads, and a relay forwards th
 The other kinds carry JSON and never reach a client:
 
 - OPEN (client -> agent, first frame): {"kind", "args", "token"}
-- READY (agent -> client): the stream runs; data frames follow
+- READY (agent -> client): the stream runs; data frames follow. On the agent's unix socket
+  its payload is {"key"}: what the client names when it hands the agent its own client's
+  connection (see `handoff`)
 - END / ERROR (agent -> client, last frame): {"result"} / {"status", "message"}
 - EOF / RESIZE (client -> agent): stdin is closed / {"h", "w"}
 - DETACH (client -> agent): the client left with its detach keys; what it attached to or
   started goes on without it, where a plain hang-up would end an exec
+- HANDED (agent -> client): after a hand-off, the output goes on on the connection handed
+  over once the client says (on the hand-off socket) that what it relayed before has left
 
 A client that closes the connection cancels the stream. Nothing is buffered beyond the
 sockets and a few frames in flight, so a slow reader slows the writer down: the agent waits
@@ -23,7 +27,8 @@ from asyncio import StreamReader, StreamWriter
 from typing import Any
 
 STDIN, STDOUT, STDERR = 0, 1, 2
-OPEN, READY, END, ERROR, EOF, RESIZE, DETACH = 0x10, 0x11, 0x12, 0x13, 0x20, 0x21, 0x22
+OPEN, READY, END, ERROR, HANDED = 0x10, 0x11, 0x12, 0x13, 0x14
+EOF, RESIZE, DETACH = 0x20, 0x21, 0x22
 
 HEADER = struct.Struct(">BxxxL")
 # The largest payload a peer accepts: a bound on what one frame can make the other side hold.

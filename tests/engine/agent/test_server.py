@@ -2,6 +2,8 @@
 
 import asyncio
 import hashlib
+import os
+import socket
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -10,7 +12,7 @@ from engine.agent import server as agent_server
 from engine.agent.server import StreamServer
 from engine.models import Node
 from engine.streams import endpoints, wire
-from engine.streams.client import Stream, StreamError
+from engine.streams.client import Stream, StreamError, run_hijacked
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,19 +25,34 @@ class Probe:
     def __init__(self) -> None:
         self.sent = 0
         self.stopped = asyncio.Event()
+        # Whether the output went to a client's connection handed to the agent.
+        self.direct = False
 
     async def produce(self, ctx) -> None:
         try:
             for i in range(ctx.args["chunks"]):
                 await ctx.data(bytes([i % 251]) * CHUNK)
                 self.sent += CHUNK
+            self.direct = ctx.client is not None
             await ctx.end({"sent": self.sent})
         finally:
             self.stopped.set()
 
+    async def two_sources(self, ctx) -> None:
+        """stdout and stderr written at once, as an exec's two pipes are."""
+
+        async def source(fd: int) -> None:
+            for i in range(ctx.args["chunks"]):
+                await ctx.data(bytes([i % 251]) * CHUNK, fd)
+
+        await asyncio.gather(source(wire.STDOUT), source(wire.STDERR))
+        self.direct = ctx.client is not None
+        await ctx.end()
+
     async def echo(self, ctx) -> None:
         while (message := await ctx.input.get())["type"] == "stream.input":
             await ctx.data(message["data"], wire.STDERR)
+        self.direct = ctx.client is not None
         await ctx.end({"eof": message["type"]})
 
 
@@ -51,6 +68,7 @@ def serving(monkeypatch):
     monkeypatch.setattr(endpoints, "_addresses", {})
     monkeypatch.setitem(agent_server.HANDLERS, "produce", probe.produce)
     monkeypatch.setitem(agent_server.HANDLERS, "echo", probe.echo)
+    monkeypatch.setitem(agent_server.HANDLERS, "two_sources", probe.two_sources)
 
     def run(body, tcp: bool = False) -> None:
         async def main():
@@ -151,3 +169,106 @@ def test_an_unknown_kind_is_refused_at_open(serving):
         assert refused.value.status == 400
 
     serving(body)
+
+
+def demultiplexed(data: bytes) -> dict[int, bytes]:
+    """Docker's multiplexed stream, as the docker CLI reads it, by stream."""
+    out: dict[int, bytes] = {}
+    while data:
+        kind, size = wire.HEADER.unpack(data[: wire.HEADER.size])
+        end = wire.HEADER.size + size
+        assert len(data) >= end, "a frame cut short"
+        out[kind] = out.get(kind, b"") + data[wire.HEADER.size : end]
+        data = data[end:]
+    return out
+
+
+async def hijacked(spec: dict) -> tuple[asyncio.Task, socket.socket]:
+    """The gateway's relay of a hijacked connection, and the client's end of it."""
+    ours, client_end = socket.socketpair()
+    client_end.setblocking(False)
+    reader, writer = await asyncio.open_unix_connection(sock=ours)
+    task = asyncio.create_task(run_hijacked(spec, reader, writer))
+    task.add_done_callback(lambda _: writer.close())
+    return task, client_end
+
+
+async def read_all(sock: socket.socket, pause: float = 0) -> bytes:
+    loop = asyncio.get_running_loop()
+    got = bytearray()
+    while data := await loop.sock_recv(sock, 1 << 20):
+        got += data
+        if pause:
+            await asyncio.sleep(pause)
+    return bytes(got)
+
+
+def test_a_local_client_connection_is_written_by_the_agent_itself(serving):
+    async def body(probe):
+        spec = {"node": "n1", "kind": "produce", "args": {"chunks": 300}, "tty": False}
+        task, client = await hijacked(spec)
+        got = demultiplexed(await read_all(client))
+        await task
+        assert probe.direct
+        assert hashlib.sha256(got[wire.STDOUT]).hexdigest() == expected(300)
+
+    serving(body)
+
+
+def test_a_handed_over_client_that_stops_reading_stops_the_writer(serving):
+    async def body(probe):
+        spec = {"node": "n1", "kind": "produce", "args": {"chunks": 800}, "tty": False}
+        task, client = await hijacked(spec)
+        await asyncio.wait_for(poll(lambda: probe.sent > 0), 5)
+        await asyncio.sleep(0.5)
+        held = probe.sent
+        await asyncio.sleep(0.5)
+        assert probe.sent == held < 16 * 1024 * 1024
+        got = demultiplexed(await read_all(client))
+        await task
+        assert probe.direct
+        assert hashlib.sha256(got[wire.STDOUT]).hexdigest() == expected(800)
+
+    serving(body)
+
+
+def test_input_flowing_in_does_not_hold_up_a_hand_over(serving):
+    async def body(probe):
+        # Output that waits for the hand-over while input keeps coming: the word that the
+        # relayed output left must not queue behind input the agent is slow to take.
+        spec = {"node": "n1", "kind": "echo", "args": {}, "tty": False, "stdin": True}
+        task, client = await hijacked(spec)
+        data = os.urandom(8 * 1024 * 1024)
+        loop = asyncio.get_running_loop()
+
+        async def feed():
+            await loop.sock_sendall(client, data)
+            client.shutdown(socket.SHUT_WR)
+
+        feeding = asyncio.create_task(feed())
+        got = await asyncio.wait_for(read_all(client), 60)
+        await feeding
+        await task
+        assert probe.direct
+        assert demultiplexed(got) == {wire.STDERR: data}
+
+    serving(body)
+
+
+def test_two_sources_writing_at_once_reach_a_slow_client_as_whole_frames(serving):
+    async def body(probe):
+        spec = {"node": "n1", "kind": "two_sources", "args": {"chunks": 100}, "tty": False}
+        task, client = await hijacked(spec)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        got = demultiplexed(await read_all(client, pause=0.001))
+        await task
+        assert probe.direct
+        assert hashlib.sha256(got[wire.STDOUT]).hexdigest() == expected(100)
+        assert hashlib.sha256(got[wire.STDERR]).hexdigest() == expected(100)
+
+    serving(body)
+
+
+async def poll(condition) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
