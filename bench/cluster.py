@@ -9,8 +9,9 @@ it; three nodes join it from network namespaces of their own (dockyard/simulated
 The control plane's own node is drained so that every container lands on a joined node.
 Each round starts the containers with `docker run -d` from `--parallel` clients at once and
 removes them again; the medians of the rounds are printed. The RSS of a joined node's
-launcher, Celery worker and agent is read from /proc, and set against dockerd plus
-containerd's 142 MB measured on this host.
+processes, its supervisor (`make node`) and the one process holding its Celery worker and
+agent (dockyard/node_process.py), is read from /proc after that work, and set against
+dockerd plus containerd's 142 MB measured on this host.
 """
 
 import argparse
@@ -61,18 +62,16 @@ def _rss_kb(pid: int) -> int:
 
 
 def node_rss(node: SimulatedNode) -> dict[str, float]:
-    """MB of resident memory of the node's launcher, worker and agent."""
+    """MB of resident memory of the node's supervisor and of the process it runs."""
     assert node.process is not None
-    found = {"launcher": _rss_kb(node.process.pid)}
+    found = {"supervisor": _rss_kb(node.process.pid)}
     for pid in descendants(node.process.pid):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if "celery" in cmdline and " worker" in cmdline:
-            found["worker"] = found.get("worker", 0) + _rss_kb(pid)
-        elif "run_agent" in cmdline:
-            found["agent"] = found.get("agent", 0) + _rss_kb(pid)
+        if "dockyard.node_process" in cmdline:
+            found["node"] = found.get("node", 0) + _rss_kb(pid)
     return {name: kb / 1024 for name, kb in found.items()}
 
 
@@ -113,11 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {label:20} median {statistics.median(rounds):.1f}s  (rounds: {each})")
     print("Resident memory of a joined node's processes (median of 5 reads):")
     total = 0.0
-    for name in ("launcher", "worker", "agent"):
+    for name, shown in (("supervisor", "supervisor"), ("node", "worker + agent")):
         mb = statistics.median(r.get(name, 0.0) for r in rss)
         total += mb
-        print(f"  {name:8} {mb:6.1f} MB")
-    print(f"  total    {total:6.1f} MB  (dockerd + containerd: {DOCKERD_CONTAINERD_MB} MB)")
+        print(f"  {shown:14} {mb:6.1f} MB")
+    print(f"  {'total':14} {total:6.1f} MB  (dockerd + containerd: {DOCKERD_CONTAINERD_MB} MB)")
     return 0
 
 

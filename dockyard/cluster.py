@@ -26,7 +26,7 @@ from hashlib import sha256
 from pathlib import Path
 from urllib.parse import quote
 
-from .launcher import VENV_BIN, PlatformError, Service
+from .services import VENV_BIN, PlatformError, Service
 
 PG_USER = "postgres"
 DB_NAME = "dockyard"

@@ -23,7 +23,7 @@ from runtime.containers import lifecycle
 from runtime.network import NetworkManager
 from runtime.paths import RuntimePaths
 
-from .launcher import Platform
+from .supervisor import Platform
 
 SOURCE = Path(__file__).resolve().parent.parent
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")

@@ -1,12 +1,14 @@
 """`make node JOIN=http://control:8000 TOKEN=...`: this host joins a cluster as a node.
 
 It spends the join token once (POST /api/nodes/join), keeps the credentials it got in
-DOCKYARD_ROOT/node.json (readable by root only), and runs only this node's Celery worker and
-agent with them, under the launcher's supervision. Started again without a token, it uses
-the kept credentials: a node that crashed or rebooted comes back as itself, and its agent
-reconciles what still runs here. A revoked node's credentials are refused, and it says so.
+DOCKYARD_ROOT/node.json (readable by root only), and runs with them one process holding this
+node's Celery worker and agent (dockyard/node_process.py), which it restarts when it dies, as
+the launcher does. Started again without a token, it uses the kept credentials: a node that
+crashed or rebooted comes back as itself, and its agent reconciles what still runs here. A
+revoked node's credentials are refused, and it says so.
 
-Like the launcher, this imports no Django settings: the worker and agent are its children.
+Like the launcher, this supervising process uses the standard library only (no Django,
+Celery or database client), so it stays small beside the process it supervises.
 """
 
 import argparse
@@ -17,15 +19,23 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlparse
 
-from .launcher import VENV_BIN, Platform, PlatformError, _raise_stop, _Stop, resolve_env
+from .launcher import _raise_stop, _Stop
+from .services import (
+    SOURCE_DIR,
+    VENV_BIN,
+    PlatformError,
+    Service,
+    agent_ready_file,
+    resolve_env,
+    worker_pidfile,
+)
+from .supervisor import Platform
 
-SOURCE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_AGENT_PORT = 8001
 # What the node tells the control plane it runs (docker node ls's ENGINE VERSION).
 ENGINE_VERSION = "0.1.0"
@@ -50,6 +60,11 @@ def _local_address(control_url: str) -> str:
 
 def join(control_url: str, token: str, name: str, stream_address: str, labels: dict) -> dict:
     """Spend the join token; answers the control plane's grant."""
+    # Here rather than at the top: urllib brings in the TLS library, which a node that
+    # rejoins with its kept credentials never needs (bench/cluster.py measures the supervisor).
+    import urllib.error
+    import urllib.request
+
     body = json.dumps(
         {
             "token": token,
@@ -107,33 +122,41 @@ def node_env(env: Mapping[str, str], grant: dict) -> dict[str, str]:
     return env
 
 
-def check_credentials(env: Mapping[str, str]) -> None:
-    """Log in to the database once before starting anything, so a revoked node says so
-    instead of leaving its worker to crash in a loop."""
-    import psycopg
-
-    try:
-        psycopg.connect(env["DATABASE_URL"], connect_timeout=10).close()
-    except psycopg.OperationalError as e:
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "password authentication failed" in text or "not permitted to log in" in text:
-            raise JoinFailed(
-                "the control plane refused this node's credentials: it was revoked. "
-                "Join again with a new token (manage.py join_token on the control plane)."
-            ) from None
-        raise JoinFailed(f"cannot reach the control plane's database: {text}") from None
-
-
 def prepare(env: Mapping[str, str]) -> None:
+    """Log in once, fix up the host and register the node's facts, before serving: a revoked
+    node says so here instead of crashing in a loop."""
     done = subprocess.run(
-        [str(VENV_BIN / "python"), "manage.py", "prepare_node"],
+        [str(VENV_BIN / "python"), "-m", "dockyard.node_process", "--prepare"],
         cwd=SOURCE_DIR,
         env=dict(env),
         capture_output=True,
         text=True,
     )
     if done.returncode != 0:
-        raise JoinFailed(f"manage.py prepare_node failed:\n{done.stdout}{done.stderr}")
+        said = done.stderr.strip()
+        if said.startswith("error: "):
+            raise JoinFailed(said.removeprefix("error: "))
+        raise JoinFailed(f"preparing the node failed:\n{done.stdout}{done.stderr}")
+
+
+def node_service(env: Mapping[str, str]) -> Service:
+    """The node's one process; it serves once its worker and its agent both do."""
+    worker_pid, agent_ready = worker_pidfile(env), agent_ready_file(env)
+
+    def clear() -> None:
+        worker_pid.unlink(missing_ok=True)
+        agent_ready.unlink(missing_ok=True)
+
+    return Service(
+        "node",
+        [str(VENV_BIN / "python"), "-m", "dockyard.node_process"],
+        probe=lambda: worker_pid.exists() and agent_ready.exists(),
+        before=clear,
+        # glibc gives each thread that allocates an arena of its own, up to 8 per CPU, and
+        # each keeps what it freed: with two, the process holds 115 MB instead of 119 MB after
+        # the work of bench/cluster.py.
+        env={"MALLOC_ARENA_MAX": "2"},
+    )
 
 
 def grant_for(args: argparse.Namespace, env: Mapping[str, str]) -> dict:
@@ -164,6 +187,15 @@ def grant_for(args: argparse.Namespace, env: Mapping[str, str]) -> dict:
         ) from None
 
 
+def _start_over_with_kept_credentials(timeout: float) -> NoReturn:
+    """Serve as a rejoining node would, from a fresh interpreter: the join's HTTP client
+    brought in the TLS library, 7 MB (bench/cluster.py) this long-lived supervisor would
+    otherwise hold for good."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "dockyard.node", "--timeout", str(timeout)])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m dockyard.node",
@@ -184,10 +216,11 @@ def main(argv: list[str] | None = None) -> int:
     platform = None
     try:
         grant = grant_for(args, env)
+        if args.token:
+            _start_over_with_kept_credentials(args.timeout)
         env = node_env(env, grant)
-        check_credentials(env)
         prepare(env)
-        platform = Platform(env=env, services=["worker", "agent"])
+        platform = Platform(env=env, services=[node_service(env)])
         platform.start(timeout=args.timeout)
         platform.wait_ready(timeout=args.timeout)
         print(f"Node {grant['Node']} joined; worker and agent running. Ctrl-C stops them.")

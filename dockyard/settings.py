@@ -244,3 +244,7 @@ LOGGING = {
     "loggers": {"django.request": {"filters": ["registry_handshakes"]}},
     "root": {"handlers": ["console"], "level": env_str("DOCKYARD_LOG_LEVEL", "WARNING")},
 }
+
+# Every Django process sends tasks through the platform's Celery app, so it is made with the
+# settings; the launcher imports the `dockyard` package without it (see __init__.py).
+from .celery import app as celery_app  # noqa: E402, F401

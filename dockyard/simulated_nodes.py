@@ -26,7 +26,7 @@ from runtime.containers import lifecycle
 from runtime.paths import RuntimePaths
 
 from .ephemeral import IP_FORWARD, Ephemeral, free_port
-from .launcher import Platform
+from .supervisor import Platform
 
 SOURCE = Path(__file__).resolve().parent.parent
 # A /24 for the test bridge: control plane .1, nodes from .11.

@@ -3,7 +3,8 @@
 import stat
 from pathlib import Path
 
-from dockyard.launcher import Platform, resolve_env
+from dockyard.services import resolve_env
+from dockyard.supervisor import Platform
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:

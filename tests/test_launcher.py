@@ -2,6 +2,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 import uuid
@@ -10,16 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.launcher import (
-    Platform,
-    PlatformError,
-    RestartPolicy,
-    Service,
-    engine_answers,
-    http_answers,
-    redis_answers,
-)
+from dockyard.probes import engine_answers, http_answers, redis_answers
+from dockyard.services import PlatformError, Service
+from dockyard.supervisor import Platform, RestartPolicy
 
+SOURCE = Path(__file__).resolve().parent.parent
 SLEEPER = Service("sleeper", [sys.executable, "-c", "import time; time.sleep(120)"])
 
 # A process that shrugs off SIGTERM and leaves a grandchild that does the same.
@@ -331,3 +327,17 @@ def test_a_platform_without_restarts_leaves_the_dead_child_dead(node_env, tmp_pa
         _eventually(lambda: platform.dead() == ["once"], timeout=10)
         # Longer than any restart delay the default policy starts with.
         _holds_for(lambda: platform.dead() == ["once"] and platform.restarts == {}, seconds=1)
+
+
+def test_the_launcher_and_a_nodes_supervisor_stay_small():
+    """They outlive everything they start, so they import neither Django, Celery, a database
+    client nor the TLS library: a joined node's supervisor holds about 15 MB (bench/cluster.py)."""
+    code = (
+        "import sys, dockyard.launcher, dockyard.node\n"
+        "heavy = {'django', 'celery', 'kombu', 'psycopg', 'redis', 'ssl'}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=SOURCE, check=True
+    )
+    assert done.stdout.strip() == "[]"

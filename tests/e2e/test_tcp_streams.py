@@ -27,7 +27,7 @@ from dockyard.ephemeral import (
     remove_all_containers,
     self_signed_certificate,
 )
-from dockyard.launcher import Service
+from dockyard.services import Service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.privileged]
 

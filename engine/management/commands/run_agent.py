@@ -6,6 +6,9 @@ from engine.agent.service import Agent, ready_file
 
 class Command(BaseCommand):
     help = "Run this node's agent: stream relay, exit watcher, reconciler."
+    # Django's system checks import every URL conf, view and admin module, which the agent
+    # never runs but would hold in memory for good; `manage.py migrate` runs them at start.
+    requires_system_checks = []
 
     def handle(self, *args, **options):
         ready_file().unlink(missing_ok=True)
