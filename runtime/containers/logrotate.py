@@ -16,10 +16,13 @@ from pathlib import Path
 
 from runtime.containers.layout import bundle, load_spec, log_path
 from runtime.containers.lifecycle import list_ids
+from runtime.containers.logformat import split_record
 from runtime.errors import NotFound
 from runtime.paths import RuntimePaths
 
 CTL_REOPEN_LOG = 2
+# How far back from a dropped file's end its unfinished line is looked for.
+TAIL_WINDOW = 1024 * 1024
 
 
 def rotated(log: Path, n: int) -> Path:
@@ -51,6 +54,9 @@ def rotate_if_needed(paths: RuntimePaths, cid: str, max_size: int, max_files: in
         return False
     try:
         keep = max(max_files - 1, 1)
+        # The last rotation's remnant goes with the file whose beginning it held.
+        rotated(log, keep + 1).unlink(missing_ok=True)
+        remnant = unfinished_tail(rotated(log, keep))
         rotated(log, keep).unlink(missing_ok=True)
         for n in range(keep - 1, 0, -1):
             try:
@@ -65,9 +71,49 @@ def rotate_if_needed(paths: RuntimePaths, cid: str, max_size: int, max_files: in
             # gets its name back, or rotation would never find it again.
             os.rename(rotated(log, 1), log)
             return False
+        if remnant:
+            write_remnant(rotated(log, keep + 1), remnant)
         return True
     finally:
         os.close(ctl)
+
+
+def unfinished_tail(path: Path) -> bytes:
+    """The records at the end of the log file `path` from the first one of a line it does not
+    finish (conmon splits a line across records at its 8192-byte reads, and a rotation can
+    fall between them); b"" when every line in it ends there.
+
+    Kept when the file is dropped, those records stay the beginning of the line the next
+    file ends, so the oldest kept line is whole. A line longer than TAIL_WINDOW keeps its end.
+    """
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            start = max(0, size - TAIL_WINDOW)
+            f.seek(start)
+            window = f.read()
+    except FileNotFoundError:
+        return b""
+    if start:
+        window = window[window.find(b"\n") + 1 :]
+    open_since: dict[int, int] = {}
+    offset = 0
+    for line in window.splitlines(keepends=True):
+        parsed = split_record(line.rstrip(b"\n"))
+        if parsed is not None:
+            _, fd, ends_line, _ = parsed
+            if ends_line:
+                open_since.pop(fd, None)
+            else:
+                open_since.setdefault(fd, offset)
+        offset += len(line)
+    return window[min(open_since.values()) :] if open_since else b""
+
+
+def write_remnant(path: Path, records: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(records)
+    os.rename(tmp, path)
 
 
 class LogRotator:
