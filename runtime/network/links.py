@@ -195,9 +195,9 @@ def attach_veth(
     mac = mac or mac_for(ip)
     sized = {"mtu": mtu} if mtu else {}
     # The container's end is born in its namespace under its final name: moving a link
-    # between namespaces waits for an RCU grace period (19 ms of the 25 ms this took,
-    # measured one netlink call at a time on this kernel). Names are resolved with
-    # if_nametoindex: pyroute2 decodes a whole link message for each lookup (~1 ms).
+    # between namespaces waits for an RCU grace period, most of what plugging it in cost.
+    # Names are resolved with if_nametoindex: pyroute2 decodes a whole link message for each
+    # lookup. (`python -m bench.run_latency`, runtime path: both on `docker run`'s path.)
     fd = os.open(ns_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         with IPRoute() as ipr:
