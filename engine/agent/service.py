@@ -14,7 +14,7 @@ from django.utils import timezone
 from inotify_simple import INotify, flags
 
 from runtime import cgroups
-from runtime.containers import lifecycle
+from runtime.containers import layout, lifecycle
 from runtime.errors import RuntimeFailure
 
 from ..models import Container, Node
@@ -43,7 +43,7 @@ def ready_file() -> Path:
 
 
 def _watch_exits() -> INotify:
-    exits = lifecycle.exits_dir(node_paths())
+    exits = layout.exits_dir(node_paths())
     exits.mkdir(parents=True, exist_ok=True)
     inotify = INotify()
     inotify.add_watch(exits, flags.CLOSE_WRITE | flags.MOVED_TO)
