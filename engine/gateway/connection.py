@@ -12,13 +12,12 @@ import logging
 import socket
 import struct
 from collections.abc import Awaitable, Callable
-from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote
 
 import h11
 
 from .hijack import hijack_head, hijack_settings
+from .request_cycle import RequestCycle, reason
 
 log = logging.getLogger(__name__)
 
@@ -31,16 +30,8 @@ READ_HIGH_WATER = 256 * 1024
 # docker sends registry credentials and build configs in headers; Go's server allows 1 MiB.
 MAX_HEADER_BYTES = 1024 * 1024
 
-_DISCONNECT = {"type": "http.disconnect"}
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
 _UNIX_SERVER = ("localhost", 0)
-
-
-_REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
-
-
-def _reason(status: int) -> bytes:
-    return _REASONS.get(status, b"")
 
 
 def _peer_credentials(sock: socket.socket) -> dict[str, int] | None:
@@ -77,14 +68,14 @@ class HttpConnection(asyncio.Protocol):
         self._held: list[bytes] = []
         self._flush_scheduled = False
         self._transport: asyncio.Transport | None = None
-        self._scope_base: dict[str, Any] = {}
+        self.scope_base: dict[str, Any] = {}
         self.task: asyncio.Task | None = None
 
     # asyncio.Protocol callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
-        self._scope_base = self._connection_scope(transport)
+        self.scope_base = self._connection_scope(transport)
         self._connections.add(self)
         self.task = asyncio.get_running_loop().create_task(self._run())
         self.task.add_done_callback(lambda _: self._connections.discard(self))
@@ -94,18 +85,18 @@ class HttpConnection(asyncio.Protocol):
         if len(self._inbox) > READ_HIGH_WATER and not self._reading_paused:
             self._reading_paused = True
             self._transport.pause_reading()
-        self._wake()
+        self.wake()
 
     def eof_received(self) -> bool:
         self._eof = True
-        self._wake()
+        self.wake()
         # Keep the write side open: a hijacked client half-closes to send stdin EOF.
         return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
         self._writable.set()
-        self._wake()
+        self.wake()
 
     def pause_writing(self) -> None:
         self._writable.clear()
@@ -115,7 +106,7 @@ class HttpConnection(asyncio.Protocol):
 
     # plumbing shared with the request cycle
 
-    def _wake(self) -> None:
+    def wake(self) -> None:
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -223,7 +214,7 @@ class HttpConnection(asyncio.Protocol):
             self.write([])
             self._transport.close()
 
-    async def _finish_cycle(self, cycle: "RequestCycle") -> bool:
+    async def _finish_cycle(self, cycle: RequestCycle) -> bool:
         """Skip what the app left unread of the request; True if the connection can go on."""
         if self._h11.our_state is not h11.DONE or cycle.body_declined:
             return False
@@ -234,7 +225,7 @@ class HttpConnection(asyncio.Protocol):
             return False
         return self._h11.their_state is h11.DONE and not self._lost
 
-    async def _serve(self, request: h11.Request) -> "RequestCycle":
+    async def _serve(self, request: h11.Request) -> RequestCycle:
         cycle = RequestCycle(self, request)
         try:
             await self._app(cycle.scope, cycle.receive, cycle.send)
@@ -268,7 +259,7 @@ class HttpConnection(asyncio.Protocol):
             self.write(
                 [
                     self._h11.send(
-                        h11.Response(status_code=status, headers=headers, reason=_reason(status))
+                        h11.Response(status_code=status, headers=headers, reason=reason(status))
                     ),
                     self._h11.send(h11.Data(data=body)),
                     self._h11.send(h11.EndOfMessage()),
@@ -277,7 +268,7 @@ class HttpConnection(asyncio.Protocol):
         except h11.LocalProtocolError:
             log.warning("could not answer %s on a broken connection", status)
 
-    async def _hijack(self, cycle: "RequestCycle") -> None:
+    async def _hijack(self, cycle: RequestCycle) -> None:
         try:
             spec, content_type = hijack_settings(cycle.hijack_headers)
         except ValueError as exc:
@@ -337,98 +328,3 @@ class _HalfOpenStreamProtocol(asyncio.StreamReaderProtocol):
         # The client only stopped sending (stdin EOF); over TLS too (see tls.py), where
         # asyncio's own answer would close the connection and lose the rest of the output.
         return True
-
-
-class RequestCycle:
-    """The ASGI `receive` and `send` of one request on a connection."""
-
-    def __init__(self, connection: HttpConnection, request: h11.Request) -> None:
-        self._conn = connection
-        self.target = request.target.decode("ascii", "replace")
-        raw_path, _, query = request.target.partition(b"?")
-        headers = list(request.headers)
-        self.upgrade: bytes | None = next(
-            (value.split(b",")[0].strip() for name, value in headers if name == b"upgrade"), None
-        )
-        self._head = request.method == b"HEAD"
-        self.scope = {
-            **connection._scope_base,
-            "http_version": request.http_version.decode("ascii"),
-            "method": request.method.decode("ascii"),
-            "path": unquote(raw_path.decode("ascii")),
-            "raw_path": raw_path,
-            "query_string": query,
-            "headers": headers,
-        }
-        self.started = False
-        self.complete = False
-        self.hijack_headers: list | None = None
-        self._response: h11.Response | None = None
-        self._body_done = False
-        self._disconnected = False
-        # Answered before the client, waiting for 100-continue, sent its body: the connection
-        # cannot be reused, the body may or may not follow.
-        self.body_declined = False
-        self.bad_request: str | None = None
-        self.head_sent = False
-
-    async def receive(self) -> dict[str, Any]:
-        conn = self._conn
-        if not self._body_done and not self._disconnected:
-            if conn.parser.they_are_waiting_for_100_continue and not self.started:
-                conn.write(
-                    [conn.parser.send(h11.InformationalResponse(status_code=100, headers=[]))]
-                )
-            try:
-                event = await conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                # The app sees the client go; the client, if still there, gets a 400.
-                self.bad_request = f"bad request: {exc}"
-                self._disconnected = True
-                return _DISCONNECT
-            if type(event) is h11.Data:
-                return {"type": "http.request", "body": bytes(event.data), "more_body": True}
-            self._body_done = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        while not (self._disconnected or self.complete or conn.gone(self.upgrade is not None)):
-            await conn.wait()
-        self._disconnected = True
-        return _DISCONNECT
-
-    async def send(self, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        if kind == "http.response.start":
-            if self.started:
-                raise RuntimeError("http.response.start sent twice")
-            self.started = True
-            status = message["status"]
-            headers = message.get("headers", [])
-            if status == 101:
-                self.hijack_headers = list(headers)
-                return
-            response = h11.Response(status_code=status, headers=headers, reason=_reason(status))
-            self.body_declined = self._conn.parser.they_are_waiting_for_100_continue
-            if not self._conn.lost and self.bad_request is None:
-                self._conn.hold(self._conn.parser.send(response))
-                self.head_sent = True
-            return
-        if kind != "http.response.body":
-            raise ValueError(f"unexpected ASGI message {kind!r}")
-        if not self.started or self.complete:
-            raise RuntimeError("http.response.body outside a response")
-        more_body = message.get("more_body", False)
-        if not more_body:
-            self.complete = True
-            self._conn._wake()
-        if self.hijack_headers is not None or not self.head_sent or self._conn.lost:
-            return
-        h = self._conn.parser
-        chunks: list[bytes] = []
-        body = message.get("body", b"")
-        if body and not self._head:
-            chunks.extend(h.send_with_data_passthrough(h11.Data(data=body)))
-        if not more_body:
-            chunks.append(h.send(h11.EndOfMessage()))
-        if chunks:
-            self._conn.write(chunks)
-            await self._conn.drain()
