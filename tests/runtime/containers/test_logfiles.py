@@ -72,6 +72,13 @@ def test_tail_counts_a_line_conmon_split_as_one(runtime_paths, log):
     assert read(runtime_paths, tail=3) == long_line + b"err\nunfinished"
 
 
+def test_tail_of_lines_longer_than_it_first_reads(runtime_paths, log):
+    lines = [bytes([ord("a") + n]) * 6000 for n in range(5)]
+    log.write_bytes(b"".join(record(BASE + n, "stdout", line) for n, line in enumerate(lines)))
+    assert read(runtime_paths, tail=1) == lines[4] + b"\n"
+    assert read(runtime_paths, tail=3) == b"".join(line + b"\n" for line in lines[2:])
+
+
 def test_since_and_until_bound_by_time_across_files(runtime_paths, rotated):
     assert read(runtime_paths, since=BASE + 150) == text(150, 300)
     assert read(runtime_paths, since=BASE + 150.5) == text(151, 300)
