@@ -23,7 +23,7 @@ from ..streams import wire
 from ..streams.client import Stream, hand_over
 from .base import engine_view, flag, int_param, parse_body, parse_filters
 from .detach import detach_keys
-from .render import container_inspect, container_summary
+from .render import ATTACHMENTS, container_inspect, container_summary
 from .schemas import CommitConfig, ContainerCreate, ContainerUpdate
 
 HIJACK_HEADER = "X-Dockyard-Hijack"
@@ -46,11 +46,7 @@ def create(request, actor):
 
 @engine_view("GET")
 def list_containers(request, actor):
-    qs = (
-        visible_containers(actor)
-        .order_by("-created")
-        .prefetch_related("attachments__network", "ports")
-    )
+    qs = visible_containers(actor).order_by("-created").prefetch_related(ATTACHMENTS, "ports")
     filters = parse_filters(request)
     limit = int_param(request, "limit")
     if flag(request, "latest") and not limit:

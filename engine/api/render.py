@@ -3,12 +3,15 @@
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.db.models import Prefetch, prefetch_related_objects
 
-from ..models import Container, Image, Network
+from ..models import Container, Image, Network, NetworkAttachment
 from ..services.health import check_of, status_suffix
 from ..services.nodes import node_of, shown_state
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
+# A container's attachments with their networks, whose names they are shown under: one query.
+ATTACHMENTS = Prefetch("attachments", queryset=NetworkAttachment.objects.select_related("network"))
 
 
 def human_duration(seconds: float) -> str:
@@ -206,6 +209,8 @@ def endpoint_settings(c: Container) -> dict:
     if mode.startswith("container:"):
         return {}
     out = {}
+    # Nothing to fetch when the caller's queryset did already (`docker ps`).
+    prefetch_related_objects([c], ATTACHMENTS)
     for a in c.attachments.all():
         live = c.running and a.ip
         names = None if a.network.builtin else [c.name, c.id[:12], *a.aliases]
