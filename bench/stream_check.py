@@ -4,6 +4,7 @@ check it byte for byte (size and sha256) while timing it."""
 import contextlib
 import fcntl
 import hashlib
+import math
 import subprocess
 import threading
 import time
@@ -12,12 +13,22 @@ from dataclasses import dataclass
 
 MIB = 1 << 20
 LINE = b"a" * 1023 + b"\n"
+# What the generator writes at a time.
+BLOCK = 64 * 1024
 
 
 def generator(nbytes: int) -> str:
-    """A shell command writing `nbytes` of LINE repeated, with busybox tools only."""
+    """A shell command writing `nbytes` of LINE repeated, with busybox tools only.
+
+    `dd` cuts `yes` to the size in blocks. busybox's `head -c` copies byte by byte: writing
+    100 MiB to /dev/null in a container took it 0.61 s (0.53 s of CPU) against 0.02 s, and a
+    container writing them to its log with nobody attached ran 0.78 s against 0.30 s (medians
+    of 5, Dockyard, 2 cores). What the stream benches measure is the platform, not busybox.
+    """
     line = f"line=$(head -c {len(LINE) - 1} /dev/zero | tr '\\0' a)"
-    return f'{line}; yes "$line" | head -c {nbytes}'
+    block = math.gcd(nbytes, BLOCK)
+    cut = f"dd bs={block} count={nbytes // block} iflag=fullblock 2>/dev/null"
+    return f'{line}; yes "$line" | {cut}'
 
 
 def generated(nbytes: int) -> Callable[[], bytes]:
