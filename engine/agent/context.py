@@ -110,14 +110,20 @@ class StreamContext:
         which is what a short answer such as `logs --tail 10` costs (thread hops were most of
         its time). Otherwise each item goes to the client as soon as it exists.
         """
-        items = await asyncio.to_thread(lambda: iter(produce()))
         limit = EAGER_BATCH if eager else 1
-        while not self.cancelled.is_set():
-            batch, done = await asyncio.to_thread(_take, items, limit)
+
+        def start() -> tuple[Iterator[Any], list[Any], bool]:
+            items = iter(produce())
+            return (items, *_take(items, limit))
+
+        # The iterator is made and its first items taken in one hop.
+        items, batch, done = await asyncio.to_thread(start)
+        while True:
             for item in batch:
                 yield item
-            if done:
+            if done or self.cancelled.is_set():
                 return
+            batch, done = await asyncio.to_thread(_take, items, limit)
 
 
 def _take(items: Iterator[Any], limit: int) -> tuple[list[Any], bool]:
