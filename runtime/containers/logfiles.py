@@ -191,8 +191,8 @@ def tail_start(f: LogFile, start: int, end: int, lines: int) -> tuple[int, int |
     Answers (offset, None), or (start, lines still wanted) when [start, end) holds too few.
     """
     wanted = lines + 1
-    # A first block about the size of what is asked: `logs --tail 10` of short lines took
-    # 0.45 ms reading and scanning 64 KiB, most of it for records it did not need.
+    # A first block about the size of what is asked: `logs --tail 10` of short lines would
+    # otherwise read and scan some 1600 records it does not need.
     block = min(64 * 1024, max(4 * 1024, wanted * 1024))
     hi = end
     while hi > start:
