@@ -63,6 +63,9 @@ def rotate_if_needed(paths: RuntimePaths, cid: str, max_size: int, max_files: in
                 os.rename(rotated(log, n), rotated(log, n + 1))
             except FileNotFoundError:
                 continue
+        # Whatever follows, the oldest kept file begins inside the line the remnant starts.
+        if remnant:
+            write_remnant(rotated(log, keep + 1), remnant)
         os.rename(log, rotated(log, 1))
         try:
             os.write(ctl, f"{CTL_REOPEN_LOG} 0 0\n".encode())
@@ -71,8 +74,6 @@ def rotate_if_needed(paths: RuntimePaths, cid: str, max_size: int, max_files: in
             # gets its name back, or rotation would never find it again.
             os.rename(rotated(log, 1), log)
             return False
-        if remnant:
-            write_remnant(rotated(log, keep + 1), remnant)
         return True
     finally:
         os.close(ctl)
