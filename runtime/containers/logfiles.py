@@ -6,7 +6,6 @@ and a position in it is (file index, byte offset). Records are in time order, so
 is found by bisecting byte offsets, and the last lines by reading backwards.
 """
 
-import itertools
 import os
 import re
 from dataclasses import dataclass
@@ -208,10 +207,10 @@ def tail_start(f: LogFile, start: int, end: int, lines: int) -> tuple[int, int |
             region, base = data[first:], lo + first
         else:
             region, base = b"\n" + data, lo - 1
-        found = len(_ANY_F.findall(region))
+        marks = [m.start() for m in _ANY_F.finditer(region)]
+        found = len(marks)
         if found >= wanted:
-            mark = next(itertools.islice(_ANY_F.finditer(region), found - wanted, None))
-            record = base + mark.start() + 1
+            record = base + marks[found - wanted] + 1
             return record + f.read(record, RECORD_MAX).find(b"\n") + 1, None
         wanted -= found
         hi = base + 1
