@@ -81,8 +81,9 @@ def teams_of(user: AbstractBaseUser) -> QuerySet[Team]:
     return Team.objects.filter(memberships__user=user)
 
 
-def teammates(user: AbstractBaseUser | None) -> QuerySet:
-    """Everyone who shares a team with `user` (themselves included when in any team)."""
+def teammates(user: AbstractBaseUser | int | None) -> QuerySet:
+    """Everyone who shares a team with `user`, a user or its pk (themselves included when in
+    any team)."""
     users = get_user_model().objects
     if user is None:
         return users.none()

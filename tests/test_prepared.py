@@ -62,3 +62,16 @@ def test_a_sample_the_query_changes_on_its_way_to_the_sql_is_refused(db):
     )
     with pytest.raises(ValueError, match="every sample"):
         lookup.first(prefix="al")
+
+
+def test_all_gives_every_row_and_an_argument_may_go_to_several_places(users):
+    alice, bob, _ = users
+    either = PreparedLookup(
+        lambda name: User.objects.filter(username=name) | User.objects.filter(first_name=name),
+        name="\0name",
+    )
+    bob.first_name = "alice"
+    bob.save()
+    assert sorted(u.username for u in either.all(name="alice")) == ["alice", "bob"]
+    assert either.first(name="bob") == bob
+    assert either.all(name="nobody") == []

@@ -6,7 +6,6 @@ import secrets
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from .. import tasks
@@ -17,7 +16,7 @@ from ..models import Container, Node
 from ..nodes import run_on_node
 from ..specs import container_config, runtime_spec
 from . import volumes
-from .access import Actor, check_host_config, visible_containers
+from .access import Actor, check_host_config, containers_named, visible_containers
 from .health import check_on_failure_label, initial_health
 from .images import resolve_image
 from .links import check_links, follow_rename, link_hosts, links_env, links_of
@@ -43,14 +42,13 @@ STATE_FIELDS = ("status", "pid", "exit_code", "oom_killed", "started_at", "finis
 
 
 def resolve_container(actor: Actor, ref: str) -> Container:
-    qs = visible_containers(actor)
     name = ref.removeprefix("/")
     # One query for both, as every request names its container: a full ID wins over a name.
-    candidates = sorted(qs.filter(Q(id=ref) | Q(name=name)), key=lambda c: c.pk)
+    candidates = containers_named(actor, ref, name)
     found = next((c for c in candidates if c.id == ref), None)
     found = found or next((c for c in candidates if c.name == name), None)
     if found is None and len(ref) >= 1 and re.fullmatch(r"[0-9a-f]+", ref):
-        matches = list(qs.filter(id__startswith=ref)[:2])
+        matches = list(visible_containers(actor).filter(id__startswith=ref)[:2])
         if len(matches) == 1:
             found = matches[0]
     if found is None:

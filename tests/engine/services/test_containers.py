@@ -3,7 +3,8 @@
 import pytest
 from django.utils import timezone
 
-from accounts.actors import actor_for
+from accounts.actors import NODE_ADMIN, actor_for
+from accounts.services import do_add_member, do_create_team
 from engine.errors import NotFound
 from engine.models import Container, Node
 from engine.services.containers import resolve_container
@@ -54,3 +55,23 @@ def test_another_users_container_is_not_found_by_id_or_name(node, alice, bob):
     for ref in ("f" * 64, "secret", "ff"):
         with pytest.raises(NotFound):
             resolve_container(actor_for(alice), ref)
+
+
+def test_a_teammates_container_is_found_and_an_outsiders_is_not(node, alice, bob):
+    from django.contrib.auth.models import User
+
+    carol = User.objects.create_user("carol")
+    do_add_member(do_create_team("acme", alice), bob, "write")
+    _container(node, bob, "1" * 64, "shared")
+    _container(node, carol, "2" * 64, "private")
+    assert resolve_container(actor_for(alice), "shared").owner == bob
+    with pytest.raises(NotFound):
+        resolve_container(actor_for(bob), "private")
+    assert resolve_container(NODE_ADMIN, "private").owner == carol
+
+
+def test_the_container_comes_with_its_node_and_owner(node, alice, django_assert_num_queries):
+    _container(node, alice, "3" * 64, "web")
+    with django_assert_num_queries(3):
+        found = resolve_container(actor_for(alice), "web")
+        assert (found.node.name, found.owner.username) == ("n1", "alice")
