@@ -3,10 +3,12 @@
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db.models import Prefetch, prefetch_related_objects
+from django.db.models import Prefetch
 
 from ..models import Container, Image, Network, NetworkAttachment
+from ..services.execs import running_exec_ids
 from ..services.health import check_of, status_suffix
+from ..services.networks.attachments import attachments_of
 from ..services.nodes import node_of, shown_state
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -89,7 +91,7 @@ def container_summary(c: Container) -> dict:
         "State": shown_state(c),
         "Status": _status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "bridge"},
-        "NetworkSettings": {"Networks": endpoint_settings(c)},
+        "NetworkSettings": {"Networks": endpoint_settings(c, list(c.attachments.all()))},
         "Mounts": list(c.mounts or []),
     }
 
@@ -133,12 +135,12 @@ def container_inspect(c: Container, log_path: str = "") -> dict:
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": list(c.execs.filter(running=True).values_list("id", flat=True)) or None,
+        "ExecIDs": running_exec_ids(c) or None,
         "HostConfig": {**c.host_config, "LogConfig": log_config(c.host_config)},
         "GraphDriver": {"Name": "overlay2", "Data": None},
         "Mounts": list(c.mounts or []),
         "Config": c.config,
-        "NetworkSettings": network_settings(c),
+        "NetworkSettings": network_settings(c, attachments_of(c)),
         "Node": node_of(c),
     }
 
@@ -200,8 +202,9 @@ def _etc_path(c: Container, name: str) -> str:
     return str(settings.DOCKYARD_ROOT / "network" / "etc" / c.id / name)
 
 
-def endpoint_settings(c: Container) -> dict:
-    """NetworkSettings.Networks: one entry per network, with addresses while running."""
+def endpoint_settings(c: Container, attachments: list[NetworkAttachment]) -> dict:
+    """NetworkSettings.Networks: one entry per network of `attachments` (each with its
+    network), with addresses while running."""
     mode = c.host_config.get("NetworkMode") or "bridge"
     if mode in ("host", "none"):
         net = Network.objects.filter(node_id=c.node_id, name=mode).first()
@@ -209,9 +212,7 @@ def endpoint_settings(c: Container) -> dict:
     if mode.startswith("container:"):
         return {}
     out = {}
-    # Nothing to fetch when the caller's queryset did already (`docker ps`).
-    prefetch_related_objects([c], ATTACHMENTS)
-    for a in c.attachments.all():
+    for a in attachments:
         live = c.running and a.ip
         names = None if a.network.builtin else [c.name, c.id[:12], *a.aliases]
         entry = _endpoint(a.network_id, a.endpoint_id if live else "", a.aliases or None, names)
@@ -250,8 +251,8 @@ def _endpoint(net_id: str, endpoint_id: str, aliases, dns_names) -> dict:
     }
 
 
-def network_settings(c: Container) -> dict:
-    networks = endpoint_settings(c)
+def network_settings(c: Container, attachments: list[NetworkAttachment]) -> dict:
+    networks = endpoint_settings(c, attachments)
     default = networks.get("bridge") or {}
     sandbox = ""
     mode = c.host_config.get("NetworkMode") or "bridge"

@@ -2,11 +2,23 @@
 
 import secrets
 
+from platformkit.prepared import PreparedLookup
+
 from ..api.schemas import ExecCreate
 from ..errors import Conflict, Forbidden
 from ..models import Container, ExecInstance
 from ..specs import exec_spec
 from .access import Actor
+
+# `docker inspect` lists them, and `docker logs` inspects first: compiled once (see
+# platformkit/prepared.py).
+_RUNNING = PreparedLookup(
+    lambda cid: ExecInstance.objects.filter(container_id=cid, running=True), cid="\0cid"
+)
+
+
+def running_exec_ids(c: Container) -> list[str]:
+    return [instance.id for instance in _RUNNING.all(cid=c.id)]
 
 
 def do_create_exec(actor: Actor, c: Container, body: ExecCreate) -> ExecInstance:

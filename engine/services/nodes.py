@@ -12,7 +12,6 @@ import os
 import re
 import secrets
 import socket
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -240,23 +239,11 @@ def control_url() -> str:
     return f"http://{host}:{port or 8000}"
 
 
-# `docker ps` renders every container; the down nodes are looked up once a second, not once
-# per container.
-_DOWN_TTL = 1.0
-_down_cache: list = [0.0, set()]
-
-
-def _down_ids_cached() -> set[int]:
-    now = time.monotonic()
-    if _down_cache[0] <= now:
-        _down_cache[:] = [now + _DOWN_TTL, down_node_ids()]
-    return _down_cache[1]
-
-
 def shown_state(c: Container) -> str:
     """A container's state as users see it: "unknown" while its node is down, since what
-    runs there cannot be known (it is neither gone nor known to be running)."""
-    return "unknown" if c.node_id in _down_ids_cached() else c.status
+    runs there cannot be known (it is neither gone nor known to be running). Every caller
+    has the node loaded with the container, so this asks the database nothing."""
+    return "unknown" if is_down(c.node) else c.status
 
 
 def node_of(c: Container) -> dict:

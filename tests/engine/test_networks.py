@@ -3,7 +3,7 @@
 import pytest
 from django.utils import timezone
 
-from engine.api.render import container_summary, network_settings
+from engine.api.render import container_inspect, container_summary
 from engine.api.schemas import NetworkingSpec
 from engine.errors import BadRequest, NotFound
 from engine.models import Container, Network, Node, PublishedPort
@@ -175,12 +175,12 @@ def test_inspect_and_ps_show_published_and_exposed_ports(node):
     a = c.attachments.get()
     a.ip, a.prefixlen, a.gateway, a.mac = "172.17.0.2", 16, "172.17.0.1", "02:42:ac:11:00:02"
     a.save()
-    settings = network_settings(c)
+    settings = container_inspect(c)["NetworkSettings"]
     assert settings["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}
     assert settings["IPAddress"] == "172.17.0.2" and settings["Gateway"] == "172.17.0.1"
     assert container_summary(c)["Ports"] == [
         {"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"}
     ]
     c.status = "exited"
-    assert network_settings(c)["Ports"] == {}
+    assert container_inspect(c)["NetworkSettings"]["Ports"] == {}
     assert container_summary(c)["Ports"] == [{"PrivatePort": 80, "Type": "tcp"}]

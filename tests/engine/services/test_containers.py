@@ -7,7 +7,9 @@ from accounts.actors import NODE_ADMIN, actor_for
 from accounts.services import do_add_member, do_create_team
 from engine.errors import NotFound
 from engine.models import Container, Node
+from engine.nodes import NODE_DOWN_AFTER
 from engine.services.containers import resolve_container
+from engine.services.nodes import shown_state
 
 
 @pytest.fixture
@@ -75,3 +77,13 @@ def test_the_container_comes_with_its_node_and_owner(node, alice, django_assert_
     with django_assert_num_queries(3):
         found = resolve_container(actor_for(alice), "web")
         assert (found.node.name, found.owner.username) == ("n1", "alice")
+
+
+def test_a_container_on_a_joined_node_gone_silent_shows_as_unknown(node, alice):
+    silent = Node.objects.create(
+        name="n2", joined=True, last_seen=timezone.now() - 2 * NODE_DOWN_AFTER
+    )
+    _container(silent, alice, "4" * 64, "far")
+    _container(node, alice, "5" * 64, "near")
+    assert shown_state(resolve_container(actor_for(alice), "far")) == "unknown"
+    assert shown_state(resolve_container(actor_for(alice), "near")) == "created"
