@@ -22,7 +22,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,9 +29,8 @@ import h11
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.docker_peer import docker_peer  # noqa: E402
+from bench.daemons import compared_daemons  # noqa: E402
 from bench.stats import median, paired_ratio  # noqa: E402
-from dockyard.ephemeral import ephemeral_platform  # noqa: E402
 
 HEADERS = [("Host", "api.moby.localhost"), ("User-Agent", "Docker-Client/20.10.24 (linux)")]
 # 1 MiB in 1 KiB lines: the tail has ten whole lines to give.
@@ -106,14 +104,7 @@ def main() -> int:
         return 2
     name = f"dyb-requests-{os.getpid()}"
     with contextlib.ExitStack() as stack:
-        host = os.environ.get("DOCKER_HOST")
-        if not host:
-            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dockyard-rq-")))
-            run = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dyr", dir="/tmp")))
-            host = stack.enter_context(ephemeral_platform(root / "p", run / "p")).docker_host
-        peer = os.environ.get("PEER_DOCKER_HOST")
-        if not peer and args.peer:
-            peer = stack.enter_context(docker_peer(image_source=host))
+        host, peer = stack.enter_context(compared_daemons("rq", args.peer))
         daemons = {"dockyard": host, **({"docker": peer} if peer else {})}
         for daemon in daemons.values():
             stack.callback(

@@ -34,7 +34,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,10 +41,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.docker_peer import docker_peer  # noqa: E402
+from bench.daemons import compared_daemons  # noqa: E402
 from bench.stats import median, paired_ratio, summary  # noqa: E402
 from bench.stream_check import LINE, MIB, Expected, Outcome, generator, stream  # noqa: E402
-from dockyard.ephemeral import ephemeral_platform  # noqa: E402
 
 TAIL_LINES = 10
 ATTACHED, LOGS, TAIL, EXEC, STDIN = (
@@ -277,14 +275,7 @@ def main() -> int:
         print("needs root and crun", file=sys.stderr)
         return 2
     with contextlib.ExitStack() as stack:
-        host = os.environ.get("DOCKER_HOST")
-        if not host:
-            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dockyard-st-")))
-            run = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dys", dir="/tmp")))
-            host = stack.enter_context(ephemeral_platform(root / "p", run / "p")).docker_host
-        peer = os.environ.get("PEER_DOCKER_HOST")
-        if not peer and args.peer:
-            peer = stack.enter_context(docker_peer(image_source=host))
+        host, peer = stack.enter_context(compared_daemons("st", args.peer))
         daemons = [Daemon("dockyard", host)]
         if peer:
             daemons.append(Daemon("docker", peer))

@@ -8,12 +8,10 @@ services, or passes for one of the host's own loopback clients. The host plays i
 packet stays on its loopback and on the test's own bridge and namespaces.
 """
 
-import http.client
 import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from runtime.network import PortBinding, links
+from tests.e2e.networking import get
 from tests.runtime.network.conftest import in_netns, pings, serving
 
 pytestmark = pytest.mark.privileged
@@ -99,21 +98,6 @@ def route_loopback_to_gateway(ns_path: str, gateway: str) -> None:
     allow_localnet(ns_path)
 
 
-def get(host: str, port: int, wait: float = 5) -> str | None:
-    deadline = time.monotonic() + wait
-    while True:
-        conn = http.client.HTTPConnection(host, port, timeout=2)
-        try:
-            conn.request("GET", "/")
-            return conn.getresponse().read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(0.1)
-        finally:
-            conn.close()
-
-
 def test_cve_2020_8558_a_container_cannot_reach_services_on_the_hosts_loopback(network):
     bridge = network.ensure_default()
     attacker = network.create_netns(ATTACKER)
@@ -126,14 +110,14 @@ def test_cve_2020_8558_a_container_cannot_reach_services_on_the_hosts_loopback(n
     with loopback_service() as port, serving(web, "published"):
         assert steal(attacker, port) is None
         # The published port still answers on the host's loopback.
-        assert get("127.0.0.1", bound.host_port) == "published"
+        assert get("127.0.0.1", bound.host_port, "/") == "published"
 
         # Without the table the same packets get the secret: the refusal is ours.
         network.firewall.remove()
         assert steal(attacker, port) == SECRET.decode()
         network.reapply()
         assert steal(attacker, port) is None
-        assert get("127.0.0.1", bound.host_port) == "published"
+        assert get("127.0.0.1", bound.host_port, "/") == "published"
 
 
 _SPOOF = """
