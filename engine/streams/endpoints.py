@@ -62,6 +62,9 @@ _addresses: dict[str, tuple[float, str, str]] = {}
 
 async def _lookup(node_name: str) -> tuple[str, str]:
     """(stream address, why the node cannot be reached or "")."""
+    if node_name == settings.DOCKYARD_NODE:
+        # This machine's own agent, on its unix socket; its node is never down (`is_down`).
+        return "", ""
     now = time.monotonic()
     known = _addresses.get(node_name)
     if known is not None and known[0] > now:
