@@ -37,15 +37,13 @@ HEADERS = [("Host", "api.moby.localhost"), ("User-Agent", "Docker-Client/20.10.2
 WRITER = "yes $(head -c 1023 /dev/zero | tr '\\0' a) | head -c 1048576"
 
 
-LABELS = ("HEAD /_ping", "GET /containers/NAME/json", "GET /containers/NAME/logs?tail=10")
-
-
-def requests(name: str) -> list[tuple[str, str]]:
-    return [
-        ("HEAD", "/_ping"),
-        ("GET", f"/v1.41/containers/{name}/json"),
-        ("GET", f"/v1.41/containers/{name}/logs?stderr=1&stdout=1&tail=10"),
-    ]
+LOGS_QUERY = "stderr=1&stdout=1&tail=10"
+# (label, method, target with the container's name for {}), in the order the CLI asks.
+REQUESTS = (
+    ("HEAD /_ping", "HEAD", "/_ping"),
+    ("GET /containers/NAME/json", "GET", "/v1.41/containers/{}/json"),
+    ("GET /containers/NAME/logs?tail=10", "GET", "/v1.41/containers/{}/logs?" + LOGS_QUERY),
+)
 
 
 def socket_path(host: str) -> str:
@@ -111,11 +109,12 @@ def main() -> int:
                 subprocess.run, ["docker", "-H", daemon, "rm", "-f", name], capture_output=True
             )
             prepare(daemon, name)
-        asked = requests(name)
+        asked = [(method, target.format(name)) for _, method, target in REQUESTS]
+        paths = {daemon: socket_path(daemon_host) for daemon, daemon_host in daemons.items()}
         samples: dict[str, list[list[float]]] = {d: [] for d in daemons}
         for round_no in range(args.warmup + args.runs):
-            for daemon, daemon_host in daemons.items():
-                times = one_round(socket_path(daemon_host), asked)
+            for daemon, path in paths.items():
+                times = one_round(path, asked)
                 if round_no >= args.warmup:
                     samples[daemon].append(times)
                 time.sleep(args.pause)
@@ -126,8 +125,8 @@ def main() -> int:
 def report(samples: dict[str, list[list[float]]]) -> None:
     names = list(samples)
     print(f"\n{'request (median ms)':<36}" + "".join(f"{n:>10}" for n in names))
-    for i, label in enumerate([*LABELS, "all three"]):
-        per = {n: [r[i] if i < len(LABELS) else sum(r) for r in samples[n]] for n in names}
+    for i, label in enumerate([*(label for label, _, _ in REQUESTS), "all three"]):
+        per = {n: [r[i] if i < len(REQUESTS) else sum(r) for r in samples[n]] for n in names}
         line = f"{label:<36}" + "".join(f"{median(per[n]) * 1000:10.2f}" for n in names)
         if "docker" in per:
             line += f"   Dockyard takes {paired_ratio(per['dockyard'], per['docker'])}"
