@@ -24,22 +24,31 @@ from .swarm import SWARM_STATE
 VERSION = "0.1.0"
 
 
-def _ping_headers(response: HttpResponse) -> HttpResponse:
-    response["API-Version"] = API_VERSION
-    response["Docker-Experimental"] = "false"
-    response["OSType"] = "linux"
+# Every ping's answer; the gateway answers the node administrator's pings with it too
+# (gateway/admin_ping.py).
+PING_HEADERS = {
+    "Content-Type": "text/plain",
+    "API-Version": API_VERSION,
+    "Docker-Experimental": "false",
+    "OSType": "linux",
     # The legacy builder: the docker CLI here has no buildx, so it sends builds to /build.
-    response["Builder-Version"] = "1"
-    response["Swarm"] = SWARM_STATE
-    response["Cache-Control"] = "no-cache, no-store, must-revalidate"
-    response["Pragma"] = "no-cache"
-    return response
+    "Builder-Version": "1",
+    "Swarm": SWARM_STATE,
+    "Cache-Control": "no-cache, no-store, must-revalidate",
+    "Pragma": "no-cache",
+}
+
+
+def ping_body(method: str) -> bytes:
+    return b"" if method == "HEAD" else b"OK"
 
 
 @engine_view("GET", "HEAD")
 def ping(request, actor):
-    response = HttpResponse("" if request.method == "HEAD" else "OK", content_type="text/plain")
-    return _ping_headers(response)
+    response = HttpResponse(ping_body(request.method))
+    for name, value in PING_HEADERS.items():
+        response[name] = value
+    return response
 
 
 @engine_view("GET")

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from engine.gateway import GatewayServer
+from engine.gateway.admin_ping import answer_admin_pings
 
 
 def _host_port(value: str) -> tuple[str, int]:
@@ -74,7 +75,7 @@ class Command(BaseCommand):
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        gateway = GatewayServer(application, _run_hijacked)
+        gateway = GatewayServer(answer_admin_pings(application), _run_hijacked)
         try:
             await gateway.serve_unix(path)
             self.stdout.write(f"engine API on unix://{path}")

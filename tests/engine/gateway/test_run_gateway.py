@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.api.base import API_VERSION
+
 from .clients import UnixHTTPConnection
 
 MANAGE = Path(__file__).resolve().parents[3] / "manage.py"
@@ -50,6 +52,11 @@ def test_run_gateway_serves_django_on_the_socket_until_sigterm(stale_socket):
         client.close()
         assert response.status == 404
         assert response.getheader("X-Frame-Options") == "DENY"
+        client.request("HEAD", "/_ping")
+        response = client.getresponse()
+        response.read()
+        assert response.status == 200
+        assert response.getheader("API-Version") == API_VERSION
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
         assert not stale_socket.exists()
