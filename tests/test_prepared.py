@@ -1,5 +1,6 @@
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from platformkit.prepared import PreparedLookup
 from registry_app.models import Manifest, Namespace, Repository
@@ -75,3 +76,33 @@ def test_all_gives_every_row_and_an_argument_may_go_to_several_places(users):
     assert sorted(u.username for u in either.all(name="alice")) == ["alice", "bob"]
     assert either.first(name="bob") == bob
     assert either.all(name="nobody") == []
+
+
+def test_every_field_comes_back_as_the_orm_gives_it_and_saves_as_an_update(users):
+    alice = users[0]
+    alice.last_login = timezone.now()
+    alice.is_staff = True
+    alice.save()
+    found = ACTIVE_NAMED.first(username="alice")
+    expected = User.objects.get(pk=alice.pk)
+    for field in User._meta.concrete_fields:
+        mine, theirs = getattr(found, field.attname), getattr(expected, field.attname)
+        assert (mine, type(mine)) == (theirs, type(theirs)), field.name
+    found.first_name = "Alice"
+    found.save()
+    assert User.objects.filter(username="alice").count() == 1
+    assert User.objects.get(pk=alice.pk).first_name == "Alice"
+
+
+def test_a_query_that_joins_rows_in_or_leaves_fields_out_is_refused(db):
+    joined = PreparedLookup(
+        lambda name: Repository.objects.select_related("namespace").filter(name=name),
+        name="\0name",
+    )
+    with pytest.raises(ValueError, match="nothing joined"):
+        joined.first(name="alice/app")
+    partial = PreparedLookup(
+        lambda name: User.objects.only("username").filter(username=name), name="\0name"
+    )
+    with pytest.raises(ValueError, match="every field"):
+        partial.first(name="alice")

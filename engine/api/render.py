@@ -1,5 +1,6 @@
 """ORM rows in the shapes of the Docker Engine API."""
 
+import os
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -199,7 +200,7 @@ def port_map(c: Container) -> dict:
 def _etc_path(c: Container, name: str) -> str:
     if (c.host_config.get("NetworkMode") or "").startswith("container:"):
         return ""
-    return str(settings.DOCKYARD_ROOT / "network" / "etc" / c.id / name)
+    return os.path.join(settings.DOCKYARD_ROOT, "network", "etc", c.id, name)
 
 
 def endpoint_settings(c: Container, attachments: list[NetworkAttachment]) -> dict:
