@@ -1,3 +1,4 @@
+import http.client
 import os
 import signal
 import socket
@@ -57,6 +58,14 @@ def test_run_gateway_serves_django_on_the_socket_until_sigterm(stale_socket):
         response.read()
         assert response.status == 200
         assert response.getheader("API-Version") == API_VERSION
+        # The administrator's ping is answered before Django; a stranger's over TCP is not.
+        host, port = tcp_line.removeprefix("engine API on tcp://").rsplit(":", 1)
+        stranger = http.client.HTTPConnection(host, int(port), timeout=10)
+        stranger.request("HEAD", "/_ping")
+        response = stranger.getresponse()
+        response.read()
+        stranger.close()
+        assert response.status == 401
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
         assert not stale_socket.exists()
