@@ -27,8 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.daemons import compared_daemons  # noqa: E402
-from bench.engine_requests import REQUESTS, prepare, socket_path  # noqa: E402
+from bench.engine_requests import REQUESTS, daemons_with_container, socket_path  # noqa: E402
 from bench.stats import median, paired_ratio  # noqa: E402
 
 
@@ -101,16 +100,10 @@ def main() -> int:
         return 2
     name = f"dyb-floor-{os.getpid()}"
     with contextlib.ExitStack() as stack:
-        host, peer = stack.enter_context(compared_daemons("fl", args.peer))
-        daemons = {"dockyard": host, **({"docker": peer} if peer else {})}
-        for daemon in daemons.values():
-            stack.callback(
-                subprocess.run, ["docker", "-H", daemon, "rm", "-f", name], capture_output=True
-            )
-            prepare(daemon, name)
+        daemons = stack.enter_context(daemons_with_container("fl", args.peer, name))
         recorded = {
             target.split("{}")[-1].split("?")[0]: recorded_answer(
-                socket_path(host), method, target.format(name)
+                socket_path(daemons["dockyard"]), method, target.format(name)
             )
             for _, method, target in REQUESTS
         }

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import h11
@@ -78,6 +79,21 @@ def one_round(path: str, asked: list[tuple[str, str]]) -> list[float]:
     return times
 
 
+@contextlib.contextmanager
+def daemons_with_container(tag: str, start_peer: bool, name: str) -> Iterator[dict[str, str]]:
+    """{"dockyard": DOCKER_HOST, "docker": Docker's when there is one}, each with a container
+    `name` that wrote its 1 MiB and exited (removed afterwards); see `compared_daemons`."""
+    with contextlib.ExitStack() as stack:
+        host, peer = stack.enter_context(compared_daemons(tag, start_peer))
+        daemons = {"dockyard": host, **({"docker": peer} if peer else {})}
+        for daemon in daemons.values():
+            stack.callback(
+                subprocess.run, ["docker", "-H", daemon, "rm", "-f", name], capture_output=True
+            )
+            prepare(daemon, name)
+        yield daemons
+
+
 def prepare(host: str, name: str) -> None:
     """A container named `name` that wrote its 1 MiB and exited."""
     docker = ["docker", "-H", host]
@@ -101,14 +117,7 @@ def main() -> int:
         print("needs root and crun", file=sys.stderr)
         return 2
     name = f"dyb-requests-{os.getpid()}"
-    with contextlib.ExitStack() as stack:
-        host, peer = stack.enter_context(compared_daemons("rq", args.peer))
-        daemons = {"dockyard": host, **({"docker": peer} if peer else {})}
-        for daemon in daemons.values():
-            stack.callback(
-                subprocess.run, ["docker", "-H", daemon, "rm", "-f", name], capture_output=True
-            )
-            prepare(daemon, name)
+    with daemons_with_container("rq", args.peer, name) as daemons:
         asked = [(method, target.format(name)) for _, method, target in REQUESTS]
         paths = {daemon: socket_path(daemon_host) for daemon, daemon_host in daemons.items()}
         samples: dict[str, list[list[float]]] = {d: [] for d in daemons}
