@@ -89,6 +89,9 @@ class PreparedLookup(Generic[M]):
         names = [column.target.attname for column in columns]
         if names != [f.attname for f in queryset.model._meta.concrete_fields]:
             raise ValueError("a prepared lookup reads every field of its model")
+        # Found on this thread's connection, kept for every thread's: a converter is given the
+        # connection it runs on, and what it reads of the one it was found on (the database's
+        # time zone) comes from settings, the same for all.
         converters = [
             (position, converters, expression)
             for position, (converters, expression) in compiler.get_converters(columns).items()
