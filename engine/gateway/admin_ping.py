@@ -10,11 +10,13 @@ must authenticate, and an API version the engine does not speak gets the app's e
 import re
 
 from ..api.base import check_version
+from ..api.routes import VERSION
 from ..api.system import PING_HEADERS, ping_body
 from ..errors import BadRequest
 from .connection import ASGIApp
 
-_PATH = re.compile(r"/(?:v(?P<version>[0-9][0-9.]*)/)?_ping")
+# The engine routes' optional `/v<version>/` prefix, as the ping route has it.
+_PATH = re.compile("/" + VERSION.removeprefix("^") + "_ping")
 _HEADERS = [(name.lower().encode(), value.encode()) for name, value in PING_HEADERS.items()]
 
 
