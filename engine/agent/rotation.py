@@ -14,7 +14,8 @@ log = logging.getLogger(__name__)
 async def rotate_logs_forever(interval: float = 0.5, paths: RuntimePaths | None = None) -> None:
     """Every `interval` seconds, rotate each container log that reached its max-size.
 
-    A log can outgrow its max-size by what its container writes in one interval.
+    The live file can outgrow its max-size by what its container writes in one interval;
+    the files already rotated are cut to make room for it (`runtime.containers.logtrim`).
     """
     rotator = LogRotator(paths or node_paths())
     while True:

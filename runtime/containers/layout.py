@@ -37,16 +37,29 @@ def log_path(paths: RuntimePaths, cid: str) -> Path:
     return paths.container(cid) / "container.log"
 
 
+def rotated(log: Path, n: int) -> Path:
+    """The n-th newest file rotated away from `log`."""
+    return log.with_name(f"{log.name}.{n}")
+
+
 @contextmanager
-def locked(paths: RuntimePaths, cid: str) -> Iterator[None]:
-    """Serialises state changes of one container across threads and processes."""
+def locked(paths: RuntimePaths, cid: str, wait: bool = True) -> Iterator[bool]:
+    """Serialises state changes of one container across threads and processes.
+
+    Yields whether the lock is held: always with `wait`; without, False when someone else
+    holds it, for work that can as well be done at its next round.
+    """
     try:
         fd = os.open(paths.container(cid) / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except FileNotFoundError:
         raise NotFound(f"No such container: {cid}") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
     finally:
         os.close(fd)
 

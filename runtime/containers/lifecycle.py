@@ -15,7 +15,7 @@ from pathlib import Path
 from inotify_simple import flags
 
 from runtime import cgroups
-from runtime.containers import claims, conmon, crun, mounts
+from runtime.containers import claims, conmon, crun, logtrim, mounts
 from runtime.containers.layout import (
     bundle,
     exit_file,
@@ -196,6 +196,8 @@ def refresh(paths: RuntimePaths, cid: str) -> ContainerState:
         # behind; a container never finishes before it started.
         state.finished_at = max(now_rfc3339(finished_ns), state.started_at)
         save_state(paths, state)
+        # conmon wrote its last record and closed the log before its exit file.
+        logtrim.trim_exited(paths, cid)
         return state
 
 

@@ -7,26 +7,24 @@ closes it, creates `container.log.tmp` empty and renames it to `container.log`; 
 record lands in exactly one file, and a reader finds the next file by the name the old one
 no longer has (logfiles.successor).
 
-Rotation happens when a periodic check finds the log at max-size, so a file can grow past
-it by what the container writes between two checks.
+Rotation happens when a periodic check finds the log at max-size, so the live file can grow
+past it by what the container writes between two checks. The finished files are cut to make
+room (`logtrim`): older ones go when a rotated file was filled far past max-size, and the
+whole log is cut to max-size x max-file when the container exits.
 """
 
 import os
 from pathlib import Path
 
-from runtime.containers.layout import bundle, load_spec, log_path
+from runtime.containers.layout import bundle, load_spec, locked, log_path, rotated
 from runtime.containers.lifecycle import list_ids
-from runtime.containers.logformat import split_record
+from runtime.containers.logtrim import keep_newest, kept_rotations, unfinished_tail, write_remnant
 from runtime.errors import NotFound
 from runtime.paths import RuntimePaths
 
 CTL_REOPEN_LOG = 2
-# How far back from a dropped file's end its unfinished line is looked for.
-TAIL_WINDOW = 1024 * 1024
-
-
-def rotated(log: Path, n: int) -> Path:
-    return log.with_name(f"{log.name}.{n}")
+# A log this many times its max-size when rotated was written faster than rotation checks.
+OVERSHOT = 2
 
 
 def rotate_if_needed(paths: RuntimePaths, cid: str, max_size: int, max_files: int) -> bool:
@@ -36,24 +34,34 @@ def rotate_if_needed(paths: RuntimePaths, cid: str, max_size: int, max_files: in
     is dropped at the next rotation rather than at once. Docker rotates as it writes, so the
     lines that overflow a file begin the next one; here they are at the end of the full
     file, and dropping it at once would lose the newest lines (all of a container's last
-    words, if it then exits). Only a running container's log is rotated.
+    words, if it then exits). Only a running container's log is rotated. The older rotated
+    files are cut so that with the one just rotated they hold at most `max_size` x the
+    rotated files kept (`logtrim`): a file filled far past max-size between two checks
+    pushes older lines out, as Docker's smaller files would have.
     """
     if max_size <= 0:
         return False
     log = log_path(paths, cid)
     try:
-        if os.stat(log).st_size < max_size:
+        size = os.stat(log).st_size
+        if size < max_size:
             return False
     except FileNotFoundError:
         # Not started yet, or conmon has not yet reopened after the last rotation.
         return False
+    # An exit being recorded cuts the files to size (`logtrim.trim_exited`): not both at once.
+    with locked(paths, cid, wait=False) as mine:
+        return mine and _rotate(log, size, bundle(paths, cid) / "ctl", max_size, max_files)
+
+
+def _rotate(log: Path, size: int, ctl_path: Path, max_size: int, max_files: int) -> bool:
     try:
         # Without a reader (no conmon) the fifo cannot be opened for writing: ENXIO.
-        ctl = os.open(bundle(paths, cid) / "ctl", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        ctl = os.open(ctl_path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return False
     try:
-        keep = max(max_files - 1, 1)
+        keep = kept_rotations(max_files)
         # The last rotation's remnant goes with the file whose beginning it held.
         rotated(log, keep + 1).unlink(missing_ok=True)
         remnant = unfinished_tail(rotated(log, keep))
@@ -74,47 +82,15 @@ def rotate_if_needed(paths: RuntimePaths, cid: str, max_size: int, max_files: in
             # gets its name back, or rotation would never find it again.
             os.rename(rotated(log, 1), log)
             return False
+        if size >= OVERSHOT * max_size:
+            # Filled far past max-size between two checks: the older files make room for it,
+            # as Docker's would have been pushed out by the files it would have rotated. (conmon
+            # may still be finishing `.1`; the files older than it are finished.)
+            older = [rotated(log, n) for n in range(2, keep + 1)]
+            keep_newest(older, max(max_size * keep - size, 0), rotated(log, keep + 1))
         return True
     finally:
         os.close(ctl)
-
-
-def unfinished_tail(path: Path) -> bytes:
-    """The records at the end of the log file `path` from the first one of a line it does not
-    finish (conmon splits a line across records at its 8192-byte reads, and a rotation can
-    fall between them); b"" when every line in it ends there.
-
-    Kept when the file is dropped, those records stay the beginning of the line the next
-    file ends, so the oldest kept line is whole. A line longer than TAIL_WINDOW keeps its end.
-    """
-    try:
-        with open(path, "rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            start = max(0, size - TAIL_WINDOW)
-            f.seek(start)
-            window = f.read()
-    except FileNotFoundError:
-        return b""
-    if start:
-        window = window[window.find(b"\n") + 1 :]
-    open_since: dict[int, int] = {}
-    offset = 0
-    for line in window.splitlines(keepends=True):
-        parsed = split_record(line.rstrip(b"\n"))
-        if parsed is not None:
-            _, fd, ends_line, _ = parsed
-            if ends_line:
-                open_since.pop(fd, None)
-            else:
-                open_since.setdefault(fd, offset)
-        offset += len(line)
-    return window[min(open_since.values()) :] if open_since else b""
-
-
-def write_remnant(path: Path, records: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(records)
-    os.rename(tmp, path)
 
 
 class LogRotator:

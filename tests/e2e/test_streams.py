@@ -140,6 +140,21 @@ def test_rotated_logs_keep_the_newest_lines_in_order(platform):
         platform.docker("rm", "-f", n)
 
 
+def test_a_burst_keeps_no_more_log_than_max_size_and_max_file_allow(platform):
+    # Written in well under the agent's half second between rotation checks, and exited.
+    n = name()
+    options = ["--log-opt", "max-size=1m", "--log-opt", "max-file=3"]
+    done = platform.docker("run", "--name", n, *options, "busybox", "seq", "1", "1000000")
+    assert done.returncode == 0, done.stderr
+    try:
+        lines = [int(x) for x in platform.docker("logs", n).stdout.split()]
+        # 3 MiB of records, about 60 000 lines of seq: the newest, in order, to the last.
+        assert lines == list(range(lines[0], 1000001))
+        assert 40000 < len(lines) < 70000
+    finally:
+        platform.docker("rm", "-f", n)
+
+
 def test_docker_py_attach_and_exec_are_byte_exact(platform):
     client = docker.DockerClient(base_url=platform.docker_host, version="1.43")
     size = 20 * MIB

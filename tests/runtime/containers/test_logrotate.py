@@ -6,8 +6,9 @@ import time
 import pytest
 
 from runtime.containers import layout, lifecycle
-from runtime.containers.logrotate import LogRotator, rotate_if_needed, unfinished_tail
+from runtime.containers.logrotate import LogRotator, rotate_if_needed
 from runtime.containers.logs import read_log_chunks
+from runtime.containers.logtrim import unfinished_tail
 from tests.runtime.containers.logrecords import BASE, record
 
 pytestmark = pytest.mark.privileged
@@ -25,6 +26,13 @@ def expected() -> bytes:
 
 def read(paths, cid, **options) -> bytes:
     return b"".join(data for _, data in read_log_chunks(paths, cid, **options))
+
+
+def wait_for_last_line(paths, cid, line: bytes, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while read(paths, cid, tail=1) != line:
+        assert time.monotonic() < deadline, f"the log never ended with {line!r}"
+        time.sleep(0.05)
 
 
 def log_files(paths, cid) -> list[str]:
@@ -82,7 +90,8 @@ def test_max_files_are_kept_and_end_with_the_last_line(runtime_paths, containers
     assert len(files) in (2, 3)
     assert set(files) <= {"container.log", "container.log.1", "container.log.2"}
     bundle = layout.bundle(runtime_paths, cid)
-    assert all((bundle / name).stat().st_size >= MiB for name in files if name != "container.log")
+    # Once it exited, the log was cut to max-size x max-file.
+    assert sum((bundle / name).stat().st_size for name in log_files(runtime_paths, cid)) <= 3 * MiB
     remnant = bundle / "container.log.3"
     assert not remnant.exists() or remnant.stat().st_size < 64 * 1024
     kept = read(runtime_paths, cid)
@@ -133,3 +142,41 @@ def test_a_dropped_file_keeps_the_beginning_of_the_line_it_left_unfinished(tmp_p
     log.write_bytes(whole)
     assert unfinished_tail(log) == b""
     assert unfinished_tail(tmp_path / "gone") == b""
+
+
+def test_a_burst_never_rotated_is_cut_to_its_limit_when_the_container_exits(
+    runtime_paths, containers
+):
+    cid = containers("seq", "1", "1000000", start=True, log_max_size=MiB, log_max_files=3)
+    assert lifecycle.wait(runtime_paths, cid, timeout=60).status == "exited"
+    assert log_files(runtime_paths, cid) == ["container.log"]
+    # The limit counts the log's records, headers included, as Docker's counts its JSON.
+    assert 3 * MiB - 1024 < layout.log_path(runtime_paths, cid).stat().st_size <= 3 * MiB
+    kept = read(runtime_paths, cid)
+    every = "".join(f"{n}\n" for n in range(1, 1000001)).encode()
+    assert every.endswith(kept) and every[-len(kept) - 1 :].startswith(b"\n")
+
+
+def test_a_file_filled_far_past_max_size_pushes_older_ones_out(runtime_paths, containers):
+    # Two bursts of 5 MB of log, each rotated only once it was written, as a writer faster
+    # than the rotation checks leaves them; max-size is 256 KiB and two rotated files are kept.
+    script = "seq 1 100000; until [ -e /go ]; do sleep 0.05; done; seq 100001 200000; sleep 300"
+    cid = containers("sh", "-c", script, start=True, log_max_size=MiB // 4, log_max_files=3)
+
+    wait_for_last_line(runtime_paths, cid, b"100000\n")
+    assert rotate_if_needed(runtime_paths, cid, MiB // 4, 3)
+    (layout.rootfs(runtime_paths, cid) / "go").touch()
+    wait_for_last_line(runtime_paths, cid, b"200000\n")
+    assert rotate_if_needed(runtime_paths, cid, MiB // 4, 3)
+    # The first burst's file would have been kept whole beside the second, 40 times the limit.
+    assert not (layout.bundle(runtime_paths, cid) / "container.log.2").exists()
+    assert read(runtime_paths, cid) == "".join(f"{n}\n" for n in range(100001, 200001)).encode()
+
+
+def test_no_rotation_while_the_container_is_locked(runtime_paths, containers):
+    # Recording an exit holds the lock while it cuts the log: a rotation then waits a round.
+    cid = containers("sh", "-c", "seq 1 200000; sleep 300", start=True, log_max_size=MiB)
+    wait_for_last_line(runtime_paths, cid, b"200000\n")
+    with layout.locked(runtime_paths, cid):
+        assert not rotate_if_needed(runtime_paths, cid, MiB, 3)
+    assert rotate_if_needed(runtime_paths, cid, MiB, 3)
