@@ -15,7 +15,7 @@ async def rotate_logs_forever(interval: float = 0.5, paths: RuntimePaths | None 
     """Every `interval` seconds, rotate each container log that reached its max-size.
 
     The live file can outgrow its max-size by what its container writes in one interval;
-    the files already rotated are cut to make room for it (`runtime.containers.logtrim`).
+    once rotated and finished, such a file is cut to size (`runtime.containers.logtrim`).
     """
     rotator = LogRotator(paths or node_paths())
     while True:

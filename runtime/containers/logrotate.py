@@ -8,9 +8,9 @@ record lands in exactly one file, and a reader finds the next file by the name t
 no longer has (logfiles.successor).
 
 Rotation happens when a periodic check finds the log at max-size, so the live file can grow
-past it by what the container writes between two checks. The finished files are cut to make
-room (`logtrim`): older ones go when a rotated file was filled far past max-size, and the
-whole log is cut to max-size x max-file when the container exits.
+past it by what the container writes between two checks. Finished files are cut (`logtrim`):
+a rotated file filled far past max-size once conmon has finished it, and the whole log to
+max-size x max-file when the container exits.
 """
 
 import os
@@ -23,8 +23,6 @@ from runtime.errors import NotFound
 from runtime.paths import RuntimePaths
 
 CTL_REOPEN_LOG = 2
-# A log this many times its max-size when rotated was written faster than rotation checks.
-OVERSHOT = 2
 
 
 def rotate_if_needed(paths: RuntimePaths, cid: str, max_size: int, max_files: int) -> bool:
@@ -34,34 +32,49 @@ def rotate_if_needed(paths: RuntimePaths, cid: str, max_size: int, max_files: in
     is dropped at the next rotation rather than at once. Docker rotates as it writes, so the
     lines that overflow a file begin the next one; here they are at the end of the full
     file, and dropping it at once would lose the newest lines (all of a container's last
-    words, if it then exits). Only a running container's log is rotated. The older rotated
-    files are cut so that with the one just rotated they hold at most `max_size` x the
-    rotated files kept (`logtrim`): a file filled far past max-size between two checks
-    pushes older lines out, as Docker's smaller files would have.
+    words, if it then exits). Only a running container's log is rotated.
+
+    A file filled far past max-size between two checks is cut once conmon has finished it
+    (`logtrim`): the rotated files then hold at most `max_size` x their number, newest lines
+    kept, as Docker's files would have.
     """
     if max_size <= 0:
         return False
     log = log_path(paths, cid)
     try:
         size = os.stat(log).st_size
-        if size < max_size:
-            return False
     except FileNotFoundError:
         # Not started yet, or conmon has not yet reopened after the last rotation.
         return False
+    keep = kept_rotations(max_files)
+    # The live file is there, so conmon has finished `.1`.
+    overgrown = _size(rotated(log, 1)) > (keep + 1) * max_size
+    if size < max_size and not overgrown:
+        return False
     # An exit being recorded cuts the files to size (`logtrim.trim_exited`): not both at once.
     with locked(paths, cid, wait=False) as mine:
-        return mine and _rotate(log, size, bundle(paths, cid) / "ctl", max_size, max_files)
+        if not mine:
+            return False
+        if overgrown:
+            rotations = [rotated(log, n) for n in range(1, keep + 1)]
+            keep_newest(rotations, keep * max_size, rotated(log, keep + 1))
+        return size >= max_size and _rotate(log, bundle(paths, cid) / "ctl", keep)
 
 
-def _rotate(log: Path, size: int, ctl_path: Path, max_size: int, max_files: int) -> bool:
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _rotate(log: Path, ctl_path: Path, keep: int) -> bool:
     try:
         # Without a reader (no conmon) the fifo cannot be opened for writing: ENXIO.
         ctl = os.open(ctl_path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return False
     try:
-        keep = kept_rotations(max_files)
         # The last rotation's remnant goes with the file whose beginning it held.
         rotated(log, keep + 1).unlink(missing_ok=True)
         remnant = unfinished_tail(rotated(log, keep))
@@ -82,12 +95,6 @@ def _rotate(log: Path, size: int, ctl_path: Path, max_size: int, max_files: int)
             # gets its name back, or rotation would never find it again.
             os.rename(rotated(log, 1), log)
             return False
-        if size >= OVERSHOT * max_size:
-            # Filled far past max-size between two checks: the older files make room for it,
-            # as Docker's would have been pushed out by the files it would have rotated. (conmon
-            # may still be finishing `.1`; the files older than it are finished.)
-            older = [rotated(log, n) for n in range(2, keep + 1)]
-            keep_newest(older, max(max_size * keep - size, 0), rotated(log, keep + 1))
         return True
     finally:
         os.close(ctl)

@@ -157,20 +157,28 @@ def test_a_burst_never_rotated_is_cut_to_its_limit_when_the_container_exits(
     assert every.endswith(kept) and every[-len(kept) - 1 :].startswith(b"\n")
 
 
-def test_a_file_filled_far_past_max_size_pushes_older_ones_out(runtime_paths, containers):
+def test_a_file_filled_far_past_max_size_is_cut_once_conmon_finished_it(runtime_paths, containers):
     # Two bursts of 5 MB of log, each rotated only once it was written, as a writer faster
     # than the rotation checks leaves them; max-size is 256 KiB and two rotated files are kept.
     script = "seq 1 100000; until [ -e /go ]; do sleep 0.05; done; seq 100001 200000; sleep 300"
     cid = containers("sh", "-c", script, start=True, log_max_size=MiB // 4, log_max_files=3)
-
+    log = layout.log_path(runtime_paths, cid)
     wait_for_last_line(runtime_paths, cid, b"100000\n")
     assert rotate_if_needed(runtime_paths, cid, MiB // 4, 3)
     (layout.rootfs(runtime_paths, cid) / "go").touch()
     wait_for_last_line(runtime_paths, cid, b"200000\n")
     assert rotate_if_needed(runtime_paths, cid, MiB // 4, 3)
-    # The first burst's file would have been kept whole beside the second, 40 times the limit.
-    assert not (layout.bundle(runtime_paths, cid) / "container.log.2").exists()
-    assert read(runtime_paths, cid) == "".join(f"{n}\n" for n in range(100001, 200001)).encode()
+    deadline = time.monotonic() + 10
+    while not log.exists():
+        assert time.monotonic() < deadline, "conmon did not reopen its log"
+        time.sleep(0.01)
+    # The next check finds `.1` finished, 20 times max-size: cut to what two files may hold.
+    assert not rotate_if_needed(runtime_paths, cid, MiB // 4, 3)
+    assert log_files(runtime_paths, cid) == ["container.log", "container.log.1"]
+    assert MiB // 2 - 1024 < layout.rotated(log, 1).stat().st_size <= MiB // 2
+    kept = read(runtime_paths, cid)
+    second = "".join(f"{n}\n" for n in range(100001, 200001)).encode()
+    assert second.endswith(kept) and second[-len(kept) - 1 :].startswith(b"\n")
 
 
 def test_no_rotation_while_the_container_is_locked(runtime_paths, containers):
