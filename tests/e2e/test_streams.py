@@ -148,7 +148,7 @@ def test_a_burst_keeps_no_more_log_than_max_size_and_max_file_allow(platform):
     assert done.returncode == 0, done.stderr
     try:
         lines = [int(x) for x in platform.docker("logs", n).stdout.split()]
-        # 3 MiB of records, about 60 000 lines of seq: the newest, in order, to the last.
+        # 3 MB of records, about 60 000 lines of seq: the newest, in order, to the last.
         assert lines == list(range(lines[0], 1000001))
         assert 40000 < len(lines) < 70000
     finally:
