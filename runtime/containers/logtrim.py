@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from runtime.containers.layout import load_spec, log_path, rotated
-from runtime.containers.logfiles import RECORD_MAX
+from runtime.containers.logfiles import LogFile, complete_end
 from runtime.containers.logformat import split_record
 from runtime.paths import RuntimePaths
 
@@ -76,16 +76,16 @@ def keep_newest(files: list[Path], budget: int, remnant: Path) -> None:
 
 def _keep_end(path: Path, size: int, room: int) -> bool:
     """Cut `path` to the whole lines in its last `room` bytes; False if none is there."""
-    with open(path, "rb") as source:
-        offset = _line_start(source, size - room)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        offset = _line_start(LogFile(fd, os.fstat(fd).st_ino), size - room)
         if offset is None or offset >= size:
             return False
         tmp = path.with_name(f".{path.name}.tmp")
         try:
             with open(tmp, "wb") as target:
                 while offset < size:
-                    fds = source.fileno(), target.fileno()
-                    copied = os.copy_file_range(*fds, size - offset, offset)
+                    copied = os.copy_file_range(fd, target.fileno(), size - offset, offset)
                     if not copied:
                         break
                     offset += copied
@@ -94,37 +94,20 @@ def _keep_end(path: Path, size: int, room: int) -> bool:
         except OSError:
             tmp.unlink(missing_ok=True)
             raise
+    finally:
+        os.close(fd)
     return True
 
 
-def _line_start(f, offset: int) -> int | None:
-    """Where the first line that begins at or after `offset` begins: at a record boundary
-    whose record before ends a line. conmon splits a long line into records, and a cut
-    between them would leave the oldest kept line without its beginning."""
-    back = max(offset - RECORD_MAX, 0)
-    f.seek(back)
-    window = f.read(offset - back + RECORD_MAX)
-    at = offset - back
-    # The record that ends at or after `offset`, and where the next one begins.
-    begin = window.rfind(b"\n", 0, at - 1) + 1 if at else 0
-    end = window.find(b"\n", at - 1) if at else -1
-    if at == 0:
-        boundary = 0
-    elif end < 0:
-        return None
-    else:
-        record = split_record(window[begin:end])
-        if record is not None and record[2]:
-            return back + end + 1
-        boundary = back + end + 1
-    return _after_full_record(f, boundary)
-
-
-def _after_full_record(f, boundary: int) -> int | None:
-    """Just after the first record from `boundary` on that ends a line."""
-    f.seek(boundary)
-    at, pending = boundary, b""
-    while chunk := f.read(SCAN):
+def _line_start(f: LogFile, offset: int) -> int | None:
+    """Where the first line that begins at or after `offset` begins: just after the first
+    record ending there or later that ends a line. conmon splits a long line into records,
+    and a cut between them would leave the oldest kept line without its beginning."""
+    if offset == 0:
+        return 0
+    # The record that holds the byte before `offset`: if it ends a line, `offset` begins one.
+    at, pending = complete_end(f, offset - 1), b""
+    while chunk := f.read(at + len(pending), SCAN):
         data = pending + chunk
         begin = 0
         while (end := data.find(b"\n", begin)) >= 0:
